@@ -1,0 +1,20 @@
+// The unified text-to-text format of DESIGN.md:
+//   INSTRUCTIONS:\ntitle: ..\ndescription: ..\noutput_fields: a, b\n\nCONTEXT:\nf: v\n...\n\nEVALUATION:\n
+// target: "field: value" per output field, one per line (no trailing newline).
+#pragma once
+#include <string>
+
+#include "data/task.h"
+
+namespace flame::data {
+
+struct RenderedExample {
+  std::string input;   // everything up to and including "EVALUATION:\n"
+  std::string target;  // "choice: A" / "score: 4" / "answer: Yes" / "explanation: ..."
+};
+
+RenderedExample render(const TaskCard& card, const Example& ex);
+// The prompt the scorer continues: input + "<first output field>: "
+std::string scoring_prompt(const TaskCard& card, const Example& ex);
+
+}  // namespace flame::data

@@ -1,0 +1,56 @@
+// Causal multi-head attention with grouped KV heads and packed-segment masking.
+// Query head h uses KV head h / (Hq/Hkv). Token t attends to token s iff s <= t and
+// seg[b,s] == seg[b,t]: packed examples never see each other. Scale 1/sqrt(D).
+#pragma once
+#include <cstdint>
+
+namespace flame::cpu {
+
+struct AttentionShape {
+  int B, T;      // batch rows, sequence length
+  int Hq, Hkv;   // query heads, key/value heads (Hq % Hkv == 0)
+  int D;         // head dim
+};
+
+// qkv (B,T,(Hq+2*Hkv)*D): per token [q heads | k heads | v heads], each head D contiguous.
+// seg (B,T) segment id per token (same id = same example; may be null = one segment per row).
+// out (B,T,Hq*D); lse (B,Hq,T) log-sum-exp of the scaled scores per query (saved for backward).
+void attention_forward(float* out, float* lse, const float* qkv, const int32_t* seg,
+                       const AttentionShape& s);
+// dqkv (B,T,(Hq+2*Hkv)*D) written; dout (B,T,Hq*D); out, lse from the forward.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                        const float* lse, const int32_t* seg, const AttentionShape& s);
+
+}  // namespace flame::cpu
+
+#ifdef FLAME_WITH_CUDA
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+// Fused flash-attention kernels (kernels/cuda/attention.cu): same semantics as the CPU reference
+// above, bf16 tensors with fp32 accumulation; the T x T score matrix is never stored. Head dims
+// D = 64 and 128 are instantiated (others fail with flame::Error). All pointers are device
+// pointers, 16-byte aligned; work is queued on `stream`.
+namespace flame::cuda {
+
+using flame::cpu::AttentionShape;
+
+// qkv (B,T,(Hq+2*Hkv)*D) bf16, seg (B,T) int32 or null -> out (B,T,Hq*D) bf16, lse (B,Hq,T) fp32.
+void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv,
+                       const int32_t* seg, const AttentionShape& s, cudaStream_t stream);
+
+// Scratch the backward needs: fp32 delta (B,Hq,T) = rowsum(dout * out); B*Hq*T*4 bytes.
+size_t attention_backward_scratch_bytes(const AttentionShape& s);
+
+// dqkv (B,T,(Hq+2*Hkv)*D) bf16 written (every element); dout (B,T,Hq*D) bf16; qkv, out, lse, seg
+// as in (and from) the forward; scratch: attention_backward_scratch_bytes(s) bytes of device
+// memory. Deterministic: no atomics, fixed summation order.
+void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout,
+                        const __nv_bfloat16* qkv, const __nv_bfloat16* out, const float* lse,
+                        const int32_t* seg, void* scratch, const AttentionShape& s,
+                        cudaStream_t stream);
+
+}  // namespace flame::cuda
+#endif  // FLAME_WITH_CUDA

@@ -1,0 +1,105 @@
+// The `flame` command line. Every failure ends here as ONE line on stderr:
+//   error: <what went wrong>       exit 1 (bad config, bad data, runtime failure)
+//   error: <usage problem>         exit 2 (unknown subcommand/flag, missing argument)
+// so scripts and users never see a stack trace or an abort.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "kernels/check.h"
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// Messages may carry newlines (yaml-cpp, nested errors); the contract is one line.
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+int fail(const std::string& msg, int code) {
+  std::cout.flush();
+  std::cerr << "error: " << one_line(msg) << std::endl;
+  return code;
+}
+
+int cmd_train(const std::string& config_path, const std::vector<std::string>& overrides) {
+  const flame::train::RunConfig cfg = flame::train::load_config(config_path, overrides);
+  flame::train::Trainer trainer(cfg);
+  trainer.run();
+  return 0;
+}
+
+void print_version() {
+#ifdef FLAME_WITH_CUDA
+  const char* cuda = "built";
+#else
+  const char* cuda = "not built";
+#endif
+  std::cout << "flame " << kVersion << " (CPU backend; CUDA backend " << cuda << ")" << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flame: train transformer autoraters (LLM judges) - FLAMe, FLAMe-RM, FLAMe-Opt-RM",
+               "flame"};
+  app.require_subcommand(0, 1);  // none: handled below, so an unknown word is named instead
+  bool version_flag = false;
+  app.add_flag("--version", version_flag, "Print the version and exit");
+
+  std::string config_path;
+  std::vector<std::string> overrides;
+  CLI::App* train = app.add_subcommand("train", "Train a model from a run config (YAML)");
+  train->add_option("config", config_path, "Run config, e.g. configs/runs/quickstart.yaml")
+      ->required();
+  train->add_option("overrides", overrides,
+                    "Config overrides section.key=value, e.g. train.steps=100 data.tasks=[a,b]");
+  train->footer("Writes <train.out_dir>/<name>/{config.yaml,metrics.jsonl,summary.json}; the "
+                "last line of stdout is the JSON summary.");
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+
+  try {
+    // `flame --version` alone should not trip require_subcommand.
+    if (argc == 2 && std::string(argv[1]) == "--version") {
+      print_version();
+      return 0;
+    }
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);  // prints help to stdout, exit 0
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see flame --help)", 2);
+  }
+
+  try {
+    if (version->parsed()) {
+      print_version();
+      return 0;
+    }
+    if (train->parsed()) return cmd_train(config_path, overrides);
+    return fail("a subcommand is required: train or version (see flame --help)", 2);
+  } catch (const flame::Error& e) {
+    return fail(e.what(), 1);
+  } catch (const YAML::Exception& e) {
+    return fail(std::string("YAML: ") + e.what(), 1);
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory (try a smaller model, train.micro_batch_size or data.seq_len)", 1);
+  } catch (const std::exception& e) {
+    return fail(e.what(), 1);
+  } catch (...) {
+    return fail("unknown exception", 1);
+  }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Fresh machine -> a trained autorater: installs what is missing, builds, trains the tiny model on
+# the embedded synthetic judgment tasks, evaluates it on their dev splits and prints the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install_deps.sh
+tools/build.sh
+start=$(date +%s)
+build/flame train configs/runs/quickstart.yaml "$@"
+echo "quickstart: train + eval took $(( $(date +%s) - start )) s (build excluded); run dir: runs/quickstart/"

@@ -1,0 +1,108 @@
+// The run configuration: one YAML file per run (DESIGN.md "How a user drives it"), overridable
+// key by key from the command line as `section.key=value`.
+//
+// Every key is parsed in ONE place (parse_config) and checked in ONE place (validate), so a bad
+// config fails before any work starts with a one-line message that names the key, e.g.
+//   config error: train.steps must be > 0 (got -5)
+//   config error: unknown key 'optim.lrr'
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "model/config.h"
+
+namespace flame::train {
+
+struct ModelSection {
+  std::string preset = "tiny";  // configs/models/<preset>.yaml, or a path to a model YAML
+  std::string preset_path;      // the file the preset resolved to (filled by parse_config)
+  model::ModelConfig cfg;       // preset + the keys overridden in the run's model section
+};
+
+struct MixtureConfig {
+  long cap = 65536;                       // examples-proportional cap per task (paper: 2^16)
+  std::map<std::string, double> weights;  // explicit weights; when non-empty every task is
+                                          // sampled by weight (unlisted tasks weigh 1.0)
+};
+
+struct DataConfig {
+  std::string source = "synthetic";  // only the embedded synthetic generator for now
+  std::string tokenizer = "byte";    // data::make_tokenizer kind
+  std::vector<std::string> tasks{"all"};  // task names; "all" = every non-flipped synthetic task
+  int train_examples = 4000;         // generated training examples per task
+  int dev_examples = 200;            // generated dev examples per task
+  int seq_len = 256;                 // packed row length (<= model.max_seq_len)
+  MixtureConfig mixture;             // how tasks are mixed
+};
+
+struct OptimConfig {
+  double lr = 3e-3;            // peak learning rate (AdamW)
+  double min_lr_ratio = 0.1;   // final lr = lr * min_lr_ratio (decaying schedules)
+  double weight_decay = 0.1;   // decoupled decay on matrices (0 on norms/biases)
+  double beta1 = 0.9;          // first-moment decay
+  double beta2 = 0.95;         // second-moment decay
+  double eps = 1e-8;           // AdamW denominator epsilon
+  double grad_clip = 1.0;      // global grad-norm clip; 0 disables
+};
+
+enum class Decay { cosine, linear, constant };
+
+struct ScheduleConfig {
+  int warmup_steps = 50;         // linear warmup from 0 to lr
+  Decay decay = Decay::cosine;   // shape after warmup, down to lr * min_lr_ratio
+};
+
+struct TrainConfig {
+  int steps = 500;               // optimizer steps
+  int batch_size = 16;           // packed rows per optimizer step (global)
+  int micro_batch_size = 8;      // rows per forward/backward (batch_size / micro = accumulation)
+  int log_interval = 10;         // steps between progress lines / metrics records
+  int eval_interval = 250;       // steps between dev evaluations (0: only at the end)
+  std::string device = "cpu";    // cpu (cuda once the backend exists)
+  std::string out_dir = "runs";  // run dir = <out_dir>/<name>/
+  int threads = 0;               // OpenMP threads; 0 = all cores
+  int grad_accum() const { return batch_size / micro_batch_size; }
+};
+
+struct EvalConfig {
+  int max_examples = 200;  // dev examples per task scored at each evaluation
+};
+
+struct RunConfig {
+  std::string name = "run";  // run name -> <train.out_dir>/<name>/
+  uint64_t seed = 1234;      // seeds data generation, mixture and weight init
+  ModelSection model;
+  DataConfig data;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  TrainConfig train;
+  EvalConfig eval;
+};
+
+// Applies one `a.b.c=value` override to the YAML tree (creating missing maps); the value is
+// parsed as YAML, so `data.tasks=[a,b]` and `optim.lr=1e-3` work. Throws flame::Error on a
+// malformed override; unknown keys are caught by parse_config like any other key.
+void apply_override(YAML::Node& root, const std::string& override_kv);
+
+// Tree -> RunConfig: rejects unknown keys and wrong types, resolves the model preset (relative
+// paths are searched from base_dir upwards, then from the working directory upwards), expands
+// data.tasks "all", then calls validate(). Throws flame::Error("config error: ...").
+RunConfig parse_config(const YAML::Node& root, const std::string& base_dir);
+
+// File + overrides -> RunConfig. Throws flame::Error("config file not found: <path>") when the
+// file is missing.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Cross-field and range checks; the only place that decides whether a config is acceptable.
+void validate(const RunConfig& c);
+
+// The resolved config (model fully expanded, tasks listed), written as <run dir>/config.yaml.
+YAML::Node to_yaml(const RunConfig& c);
+
+const char* name(Decay d);
+
+}  // namespace flame::train

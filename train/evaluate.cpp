@@ -1,0 +1,347 @@
+// Dev evaluation: build scoring queries per task type, pack them into rows, run the model
+// forward once per micro-batch, and turn the next-token distributions into task metrics.
+#include "train/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "data/render.h"
+#include "kernels/check.h"
+
+namespace flame::train {
+
+namespace {
+
+// Where a query landed: row, first column, tokens kept, and how many were dropped after BOS
+// (the training packer's rule for an over-long example: keep BOS, cut the input's left side).
+struct Slot {
+  int row = 0, col = 0, len = 0, dropped = 0;
+};
+
+}  // namespace
+
+std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries) {
+  const int B = model.max_B(), T = model.max_T(), V = model.config().vocab_size;
+  std::vector<QueryResult> results(queries.size());
+  std::vector<Slot> slots(queries.size());
+
+  // First-fit decreasing packing: longest queries first, each into the first row with room.
+  // On the CPU this cuts eval compute roughly by the average fill of a row.
+  std::vector<size_t> order(queries.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return queries[a].tokens.size() > queries[b].tokens.size();
+  });
+  std::vector<int> fill;  // tokens used per row
+  for (size_t qi : order) {
+    const Query& q = queries[qi];
+    FLAME_CHECK(q.n_prompt >= 1 && q.n_prompt <= (int)q.tokens.size(), "bad query prompt length");
+    FLAME_CHECK(q.tokens.size() + 1 == q.n_prompt + std::max<size_t>(q.cont.size(), 1),
+                "query tokens must be prompt + continuation minus its last token");
+    const int len = std::min<int>(q.tokens.size(), T);
+    // The scored positions (the prompt's last token onwards) must survive the truncation, which
+    // keeps the first token (BOS) and drops from the left of what follows it.
+    FLAME_CHECK((int)q.tokens.size() - q.n_prompt + 1 <= T - 1,
+                "continuation of " << q.cont.size() << " tokens does not fit a row of " << T);
+    Slot s{0, 0, len, (int)q.tokens.size() - len};
+    size_t r = 0;
+    while (r < fill.size() && fill[r] + len > T) ++r;
+    if (r == fill.size()) fill.push_back(0);
+    s.row = (int)r;
+    s.col = fill[r];
+    fill[r] += len;
+    slots[qi] = s;
+  }
+
+  // Queries grouped by row, so each micro-batch knows whom to read out.
+  std::vector<std::vector<size_t>> by_row(fill.size());
+  for (size_t qi = 0; qi < queries.size(); ++qi) by_row[slots[qi].row].push_back(qi);
+
+  std::vector<int32_t> tokens, pos, seg;
+  for (size_t r0 = 0; r0 < fill.size(); r0 += B) {
+    const int b = (int)std::min<size_t>(B, fill.size() - r0);
+    // Rows are in decreasing fill order, so the first row of the chunk is the longest.
+    const int t = *std::max_element(fill.begin() + r0, fill.begin() + r0 + b);
+    tokens.assign((size_t)b * t, 0);
+    pos.assign((size_t)b * t, 0);
+    seg.assign((size_t)b * t, 0);
+    for (int rr = 0; rr < b; ++rr) {
+      int segment = 0;
+      for (size_t qi : by_row[r0 + rr]) {
+        const Slot& s = slots[qi];
+        ++segment;
+        for (int i = 0; i < s.len; ++i) {
+          const size_t at = (size_t)rr * t + s.col + i;
+          tokens[at] = queries[qi].tokens[i == 0 ? 0 : s.dropped + i];
+          pos[at] = i;
+          seg[at] = segment;
+        }
+      }
+    }
+    model.forward(tokens.data(), pos.data(), seg.data(), nullptr, nullptr, b, t);
+    const float* logits = model.logits();
+
+    // Read each query's positions: log-softmax at the prompt's last token and along the
+    // continuation. Queries are independent, so this spreads over the cores.
+    std::vector<size_t> todo;
+    for (int rr = 0; rr < b; ++rr) todo.insert(todo.end(), by_row[r0 + rr].begin(), by_row[r0 + rr].end());
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t k = 0; k < todo.size(); ++k) {
+      const size_t qi = todo[k];
+      const Query& q = queries[qi];
+      const Slot& s = slots[qi];
+      QueryResult& res = results[qi];
+      auto row_logits = [&](int token_index) {  // logits after the query's token_index
+        const int col = s.col + token_index - s.dropped;
+        return logits + ((size_t)(s.row - r0) * t + col) * V;
+      };
+      const float* l0 = row_logits(q.n_prompt - 1);
+      if (!q.candidates.empty()) {
+        double mx = -INFINITY;
+        for (int32_t c : q.candidates) mx = std::max(mx, (double)l0[c]);
+        double z = 0;
+        res.cand_probs.resize(q.candidates.size());
+        for (size_t i = 0; i < q.candidates.size(); ++i)
+          z += res.cand_probs[i] = std::exp(l0[q.candidates[i]] - mx);
+        for (double& p : res.cand_probs) p /= z;
+      }
+      for (size_t i = 0; i < q.cont.size(); ++i) {
+        const float* l = row_logits(q.n_prompt - 1 + (int)i);
+        const float mx = *std::max_element(l, l + V);
+        double z = 0;
+        for (int v = 0; v < V; ++v) z += std::exp((double)l[v] - mx);
+        res.cont_logprob += l[q.cont[i]] - mx - std::log(z);
+        // argmax ties count as correct only if the target is the first maximal id
+        if ((int)(std::max_element(l, l + V) - l) != q.cont[i]) res.cont_argmax = false;
+      }
+    }
+  }
+  return results;
+}
+
+namespace {
+
+std::vector<int32_t> prompt_tokens(const data::Tokenizer& tok, const data::TaskCard& card,
+                                   const data::Example& ex) {
+  std::vector<int32_t> t{tok.bos_id()};
+  const auto body = tok.encode(data::scoring_prompt(card, ex));
+  t.insert(t.end(), body.begin(), body.end());
+  return t;
+}
+
+// Label probabilities for each example of a label-typed task. When the labels' first tokens are
+// distinct one forward position decides (softmax over those tokens); otherwise each label is
+// scored as a whole sequence by teacher forcing and the softmax is over the sequence log-probs.
+std::vector<std::vector<double>> label_probs(model::Model& model, const data::Tokenizer& tok,
+                                             const data::TaskCard& card,
+                                             const std::vector<data::Example>& exs) {
+  const size_t L = card.labels.size();
+  FLAME_CHECK(L >= 2, "task " << card.name << " has " << L << " labels; scoring needs >= 2");
+  std::vector<std::vector<int32_t>> label_toks;
+  std::set<int32_t> firsts;
+  for (const auto& l : card.labels) {
+    label_toks.push_back(tok.encode(l));
+    FLAME_CHECK(!label_toks.back().empty(), "task " << card.name << ": empty label");
+    firsts.insert(label_toks.back().front());
+  }
+  const bool first_token = firsts.size() == L;
+
+  std::vector<Query> qs;
+  for (const auto& ex : exs) {
+    const auto p = prompt_tokens(tok, card, ex);
+    if (first_token) {
+      Query q{p, (int)p.size(), {}, {}};
+      for (const auto& lt : label_toks) q.candidates.push_back(lt.front());
+      qs.push_back(std::move(q));
+    } else {
+      for (const auto& lt : label_toks) {
+        Query q{p, (int)p.size(), {}, lt};
+        q.tokens.insert(q.tokens.end(), lt.begin(), lt.end() - 1);
+        qs.push_back(std::move(q));
+      }
+    }
+  }
+  const auto res = score_queries(model, qs);
+  std::vector<std::vector<double>> probs(exs.size());
+  for (size_t e = 0; e < exs.size(); ++e) {
+    if (first_token) {
+      probs[e] = res[e].cand_probs;
+      continue;
+    }
+    std::vector<double> lp(L);
+    for (size_t l = 0; l < L; ++l) lp[l] = res[e * L + l].cont_logprob;
+    const double mx = *std::max_element(lp.begin(), lp.end());
+    double z = 0;
+    for (double& x : lp) z += x = std::exp(x - mx);
+    for (double& x : lp) x /= z;
+    probs[e] = lp;
+  }
+  return probs;
+}
+
+int label_index(const data::TaskCard& card, const std::string& label) {
+  auto it = std::find(card.labels.begin(), card.labels.end(), label);
+  FLAME_CHECK(it != card.labels.end(), "task " << card.name << ": label '" << label
+                                               << "' is not one of the card's labels");
+  return (int)(it - card.labels.begin());
+}
+
+int argmax(const std::vector<double>& p) {
+  return (int)(std::max_element(p.begin(), p.end()) - p.begin());
+}
+
+double pearson(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = x.size();
+  if (n < 2) return 0;
+  const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n;
+  const double my = std::accumulate(y.begin(), y.end(), 0.0) / n;
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
+}
+
+nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
+                             const data::TaskCard& card, const std::vector<data::Example>& exs) {
+  FLAME_CHECK(card.labels.size() == 2, "pairwise task " << card.name << " needs 2 labels");
+  std::vector<data::Example> swapped;
+  for (const auto& ex : exs) swapped.push_back(data::swap_pair(card, ex));
+  const auto po = label_probs(model, tok, card, exs);
+  const auto ps = label_probs(model, tok, card, swapped);
+  long correct = 0, correct_single = 0, consistent = 0;
+  for (size_t e = 0; e < exs.size(); ++e) {
+    // P(first-presented response better): A in the original order, B once swapped.
+    const double p_first = 0.5 * (po[e][0] + ps[e][1]);
+    const int pred = p_first >= 0.5 ? 0 : 1;
+    const int truth = label_index(card, exs[e].label());
+    correct += pred == truth;
+    correct_single += argmax(po[e]) == truth;
+    consistent += argmax(po[e]) != argmax(ps[e]);  // same response preferred in both orders
+  }
+  const double n = std::max<size_t>(exs.size(), 1);
+  return {{"metric", "accuracy"},
+          {"value", correct / n},
+          {"accuracy_single_order", correct_single / n},
+          {"position_consistency", consistent / n}};
+}
+
+nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
+                              const data::TaskCard& card, const std::vector<data::Example>& exs) {
+  // The scale's numeric values; a non-numeric scale is scored by label index.
+  std::vector<double> values;
+  for (size_t i = 0; i < card.labels.size(); ++i) {
+    try {
+      size_t used = 0;
+      values.push_back(std::stod(card.labels[i], &used));
+      if (used != card.labels[i].size()) throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      values.assign(card.labels.size(), 0);
+      std::iota(values.begin(), values.end(), 0.0);
+      break;
+    }
+  }
+  const auto probs = label_probs(model, tok, card, exs);
+  long correct = 0;
+  std::vector<double> expected, truth;
+  for (size_t e = 0; e < exs.size(); ++e) {
+    const int t = label_index(card, exs[e].label());
+    correct += argmax(probs[e]) == t;
+    double s = 0;
+    for (size_t l = 0; l < values.size(); ++l) s += probs[e][l] * values[l];
+    expected.push_back(s);
+    truth.push_back(values[t]);
+  }
+  return {{"metric", "accuracy"},
+          {"value", correct / (double)std::max<size_t>(exs.size(), 1)},
+          {"pearson", pearson(expected, truth)}};
+}
+
+nlohmann::json eval_classification(model::Model& model, const data::Tokenizer& tok,
+                                   const data::TaskCard& card,
+                                   const std::vector<data::Example>& exs) {
+  const auto probs = label_probs(model, tok, card, exs);
+  long correct = 0;
+  for (size_t e = 0; e < exs.size(); ++e) correct += argmax(probs[e]) == label_index(card, exs[e].label());
+  return {{"metric", "accuracy"}, {"value", correct / (double)std::max<size_t>(exs.size(), 1)}};
+}
+
+nlohmann::json eval_generative(model::Model& model, const data::Tokenizer& tok,
+                               const data::TaskCard& card, const std::vector<data::Example>& exs) {
+  // Teacher forcing with an all-argmax check equals greedy decoding's exact match: greedy emits
+  // exactly the target iff every target token (and the EOS after it) is the argmax given the
+  // correct prefix — one forward instead of one per generated token.
+  std::vector<Query> qs;
+  for (const auto& ex : exs) {
+    const auto r = data::render(card, ex);
+    Query q;
+    q.tokens.push_back(tok.bos_id());
+    const auto in = tok.encode(r.input);
+    q.tokens.insert(q.tokens.end(), in.begin(), in.end());
+    q.n_prompt = (int)q.tokens.size();
+    q.cont = tok.encode(r.target);
+    q.cont.push_back(tok.eos_id());
+    q.tokens.insert(q.tokens.end(), q.cont.begin(), q.cont.end() - 1);
+    qs.push_back(std::move(q));
+  }
+  const auto res = score_queries(model, qs);
+  long exact = 0;
+  double lp = 0;
+  long ntok = 0;
+  for (size_t i = 0; i < res.size(); ++i) {
+    exact += res[i].cont_argmax;
+    lp += res[i].cont_logprob;
+    ntok += qs[i].cont.size();
+  }
+  return {{"metric", "exact_match"},
+          {"value", exact / (double)std::max<size_t>(exs.size(), 1)},
+          {"target_token_loss", ntok ? -lp / ntok : 0.0}};
+}
+
+}  // namespace
+
+nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
+                        const std::vector<EvalTask>& tasks, int max_examples) {
+  nlohmann::json out = {{"tasks", nlohmann::json::object()},
+                        {"categories", nlohmann::json::object()}};
+  std::map<std::string, std::vector<double>> by_category;
+  std::vector<double> pc;  // pairwise + classification values
+  for (const auto& t : tasks) {
+    const size_t n = std::min<size_t>(t.examples.size(), std::max(max_examples, 0));
+    if (n == 0) continue;
+    const std::vector<data::Example> exs(t.examples.begin(), t.examples.begin() + n);
+    nlohmann::json r;
+    switch (t.card.type) {
+      case data::TaskType::pairwise: r = eval_pairwise(model, tok, t.card, exs); break;
+      case data::TaskType::pointwise: r = eval_pointwise(model, tok, t.card, exs); break;
+      case data::TaskType::classification: r = eval_classification(model, tok, t.card, exs); break;
+      case data::TaskType::generative: r = eval_generative(model, tok, t.card, exs); break;
+    }
+    r["type"] = data::task_type_name(t.card.type);
+    r["category"] = t.card.category;
+    r["n"] = n;
+    if (t.card.flipped_labels) {
+      // Accuracy against deliberately wrong labels measures how much was learnt from them; it
+      // says nothing about the category, so it stays out of the means.
+      r["flipped_labels"] = true;
+    } else {
+      by_category[t.card.category].push_back(r["value"].get<double>());
+      if (t.card.type == data::TaskType::pairwise || t.card.type == data::TaskType::classification)
+        pc.push_back(r["value"].get<double>());
+    }
+    out["tasks"][t.card.name] = r;
+  }
+  auto mean = [](const std::vector<double>& v) {
+    return std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  };
+  for (const auto& [cat, v] : by_category) out["categories"][cat] = mean(v);
+  out["mean_pairwise_classification"] = pc.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean(pc));
+  return out;
+}
+
+}  // namespace flame::train

@@ -1,0 +1,52 @@
+// Dev-set evaluation of an autorater: judgments are read off the model's next-token
+// distribution after the scoring prompt (DESIGN.md "Scoring an autorater").
+//   pairwise        P(A) vs P(B), averaged over both presentation orders (position debiasing)
+//   pointwise       expected score over the scale's labels (accuracy of the argmax, Pearson)
+//   classification  label probabilities (accuracy)
+//   generative      teacher-forced exact match (= greedy-decoding exact match)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/task.h"
+#include "data/tokenizer.h"
+#include "model/model.h"
+
+namespace flame::train {
+
+// One scoring request. The model reads `tokens` (BOS + prompt [+ continuation minus its last
+// token]); the prompt ends at n_prompt, where the next-token distribution is read.
+struct Query {
+  std::vector<int32_t> tokens;
+  int n_prompt = 0;
+  std::vector<int32_t> candidates;  // next-token ids compared after the prompt (may be empty)
+  std::vector<int32_t> cont;        // continuation scored by teacher forcing (may be empty)
+};
+
+struct QueryResult {
+  std::vector<double> cand_probs;  // softmax over the candidates' logits only
+  double cont_logprob = 0;         // sum of log p(cont[i] | everything before it)
+  bool cont_argmax = true;         // every continuation token was the argmax (greedy would emit it)
+};
+
+// Scores all queries, packing several per row (segment ids keep them apart; positions restart)
+// into micro-batches of at most (model.max_B(), model.max_T()). A query longer than max_T loses
+// tokens from the left of its prompt, as the training packer does.
+std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries);
+
+struct EvalTask {
+  data::TaskCard card;
+  std::vector<data::Example> examples;  // dev split
+};
+
+// Evaluates the first max_examples dev examples of every task. Returns
+//   {"tasks": {name: {"type","category","metric","value","n",...}},
+//    "categories": {category: mean value of its tasks},
+//    "mean_pairwise_classification": mean value over pairwise + classification tasks}
+// Flipped-label tasks are scored against their own labels but left out of both means.
+nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
+                        const std::vector<EvalTask>& tasks, int max_examples);
+
+}  // namespace flame::train

@@ -1,0 +1,293 @@
+// The training loop (trainer.h).
+#include "train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "data/render.h"
+#include "data/synthetic.h"
+#include "kernels/adamw.h"
+#include "kernels/check.h"
+#include "train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace flame::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// 75 -> "01:15", 3725 -> "1:02:05"
+std::string hms(double s) {
+  const long t = std::lround(std::max(s, 0.0));
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+// The seeds of the independent random streams of a run, derived from the one run seed so that
+// e.g. changing the data seed does not silently reuse the init stream.
+uint64_t sub_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Trainer::Trainer(RunConfig cfg, std::ostream& out)
+    : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
+  validate(cfg_);
+  if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
+  run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
+  tok_ = data::make_tokenizer(cfg_.data.tokenizer);
+
+  // Data: generate, render and tokenize every task (tasks are independent: one per thread).
+  const auto t0 = Clock::now();
+  const size_t n_tasks = cfg_.data.tasks.size();
+  train_.resize(n_tasks);
+  dev_.resize(n_tasks);
+  const uint64_t data_seed = sub_seed(cfg_.seed, 0);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < n_tasks; ++i) {
+    const auto& card = data::synthetic_card(cfg_.data.tasks[i]);
+    const auto exs = data::generate_synthetic(card.name, data::Split::train,
+                                              cfg_.data.train_examples, data_seed);
+    auto& tokenized = train_[i];
+    tokenized.reserve(exs.size());
+    for (const auto& ex : exs) {
+      const auto r = data::render(card, ex);
+      data::TokenizedExample t;
+      t.input.push_back(tok_->bos_id());
+      const auto in = tok_->encode(r.input);
+      t.input.insert(t.input.end(), in.begin(), in.end());
+      t.target = tok_->encode(r.target);
+      t.target.push_back(tok_->eos_id());
+      t.task = (int)i;
+      tokenized.push_back(std::move(t));
+    }
+    dev_[i].card = card;
+    dev_[i].examples = data::generate_synthetic(card.name, data::Split::dev,
+                                                cfg_.data.dev_examples, data_seed);
+  }
+  long n_tok = 0, n_long = 0;
+  for (const auto& task : train_)
+    for (const auto& ex : task) {
+      const long len = long(ex.input.size() + ex.target.size());
+      n_tok += len;
+      n_long += len > cfg_.data.seq_len;
+    }
+
+  std::vector<double> weights;  // empty: examples-proportional with the cap
+  if (!cfg_.data.mixture.weights.empty())
+    for (const auto& t : cfg_.data.tasks) {
+      const auto it = cfg_.data.mixture.weights.find(t);
+      weights.push_back(it == cfg_.data.mixture.weights.end() ? 1.0 : it->second);
+    }
+  std::vector<long> sizes;
+  for (const auto& task : train_) sizes.push_back((long)task.size());
+  data::MixtureSampler sampler(sizes, weights, cfg_.data.mixture.cap, sub_seed(cfg_.seed, 1));
+  stream_ = std::make_unique<data::BatchStream>(&train_, sampler, cfg_.train.micro_batch_size,
+                                                cfg_.data.seq_len);
+
+  model_ = std::make_unique<model::Model>(cfg_.model.cfg, cfg_.train.micro_batch_size,
+                                          cfg_.data.seq_len);
+  model_->init_weights(sub_seed(cfg_.seed, 2));
+  m_.assign(model_->num_params(), 0.0f);
+  v_.assign(model_->num_params(), 0.0f);
+
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "data: %zu tasks, %ld train examples (%.1f M tokens, mean %.0f per example, %.1f%% "
+                "longer than seq_len %d and cut), %d dev per task | %.1f s",
+                n_tasks, (long)(n_tasks * cfg_.data.train_examples), n_tok / 1e6,
+                double(n_tok) / double(n_tasks * cfg_.data.train_examples),
+                100.0 * n_long / double(n_tasks * cfg_.data.train_examples), cfg_.data.seq_len,
+                cfg_.data.dev_examples, seconds_since(t0));
+  out_ << buf << "\n";
+  if (n_long > 0)
+    // The packer keeps such an example's target whole and cuts its input to fit, so how much is
+    // cut depends on the target's length: labels of different lengths ("Yes"/"No") then sit at
+    // label-dependent positions, a shortcut the dev prompts (cut without a target) do not share.
+    out_ << "warning: " << n_long << " training examples are longer than data.seq_len ("
+         << cfg_.data.seq_len << ") and get cut; raise data.seq_len to keep them whole\n";
+  std::snprintf(buf, sizeof buf,
+                "model: %zu params (%d layers, d_model %d, %d heads, vocab %d) | batch %d rows x %d "
+                "tokens (%d micro-batches of %d) | %d threads",
+                model_->num_params(), cfg_.model.cfg.n_layer, cfg_.model.cfg.d_model,
+                cfg_.model.cfg.n_head, cfg_.model.cfg.vocab_size, cfg_.train.batch_size,
+                cfg_.data.seq_len, cfg_.train.grad_accum(), cfg_.train.micro_batch_size,
+                omp_get_max_threads());
+  out_ << buf << std::endl;
+}
+
+nlohmann::json Trainer::run_eval(int step) {
+  const auto t0 = Clock::now();
+  nlohmann::json ev = evaluate(*model_, *tok_, dev_, cfg_.eval.max_examples);
+  char buf[256];
+  std::string line = "eval step " + std::to_string(step);
+  if (!ev["mean_pairwise_classification"].is_null()) {
+    std::snprintf(buf, sizeof buf, " | mean_pairwise_classification %.3f",
+                  ev["mean_pairwise_classification"].get<double>());
+    line += buf;
+  }
+  for (const auto& [cat, v] : ev["categories"].items()) {
+    std::snprintf(buf, sizeof buf, " | %s %.3f", cat.c_str(), v.get<double>());
+    line += buf;
+  }
+  std::snprintf(buf, sizeof buf, " | %.1f s", seconds_since(t0));
+  out_ << line << buf << "\n";
+  for (const auto& [task, r] : ev["tasks"].items()) {
+    std::snprintf(buf, sizeof buf, "  %-32s %-14s %-12s %s %.3f%s", task.c_str(),
+                  r["type"].get<std::string>().c_str(), r["category"].get<std::string>().c_str(),
+                  r["metric"].get<std::string>().c_str(), r["value"].get<double>(),
+                  r.contains("flipped_labels") ? "  (flipped labels)" : "");
+    out_ << buf << "\n";
+  }
+  out_.flush();
+  return ev;
+}
+
+nlohmann::json Trainer::run() {
+  const auto t_start = Clock::now();
+  std::error_code ec;
+  fs::create_directories(run_dir_, ec);
+  if (ec) throw Error("cannot create run directory " + run_dir_ + ": " + ec.message());
+  {
+    std::ofstream f(fs::path(run_dir_) / "config.yaml");
+    YAML::Emitter em;
+    em << to_yaml(cfg_);
+    f << em.c_str() << "\n";
+    if (!f) throw Error("cannot write " + run_dir_ + "/config.yaml");
+  }
+  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl");
+  if (!metrics) throw Error("cannot write " + run_dir_ + "/metrics.jsonl");
+
+  model::Model& model = *model_;
+  float* params = model.params();
+  float* grads = model.grads();
+  const long n_params = (long)model.num_params();
+  const LrSchedule sched = LrSchedule::from(cfg_);
+  const int steps = cfg_.train.steps, accum = cfg_.train.grad_accum();
+  const OptimConfig& opt = cfg_.optim;
+
+  double first_loss = NAN, last_loss = NAN;
+  double train_s = 0;   // time in training steps only (evaluation excluded)
+  long total_tokens = 0;
+  // what the next progress line averages over
+  double iv_loss = 0, iv_gnorm = 0, iv_s = 0;
+  long iv_tokens = 0;
+  int iv_steps = 0;
+  nlohmann::json last_eval;
+  int last_eval_step = 0;
+  std::vector<data::Batch> micro(accum);
+
+  for (int step = 1; step <= steps; ++step) {
+    const auto t0 = Clock::now();
+    // The loss is a mean over every target token of the step, so count them all first: each
+    // micro-batch's backward then scales by the same global count and accumulation is exact.
+    long loss_tokens = 0;
+    for (auto& b : micro) {
+      b = stream_->next();
+      loss_tokens += b.n_loss_tokens();
+      for (int32_t s : b.seg) iv_tokens += s != 0;
+    }
+    model.zero_grad();
+    double loss_sum = 0;
+    for (auto& b : micro) {
+      const long n = b.n_loss_tokens();
+      if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
+      const float l = model.forward(b.tokens.data(), b.pos.data(), b.seg.data(), b.targets.data(),
+                                    b.mask.data(), b.B, b.T);
+      loss_sum += double(l) * n;
+      model.backward(float(std::max(loss_tokens, 1L)));
+    }
+    const double loss = loss_sum / std::max(loss_tokens, 1L);
+    if (!std::isfinite(loss))
+      throw Error("training diverged: loss is " + std::to_string(loss) + " at step " +
+                  std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");
+
+    // Global grad-norm clipping, then AdamW per tensor (no weight decay on norms and biases).
+    const double gnorm = std::sqrt(cpu::sum_squares(grads, n_params));
+    if (opt.grad_clip > 0 && gnorm > opt.grad_clip)
+      cpu::scale_inplace(grads, n_params, float(opt.grad_clip / gnorm));
+    const double lr = sched.at(step);
+    for (const auto& p : model.param_info()) {
+      const cpu::AdamWParams ap{float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
+                                p.decay ? float(opt.weight_decay) : 0.0f, step};
+      cpu::adamw_update(params + p.offset, grads + p.offset, m_.data() + p.offset,
+                        v_.data() + p.offset, (long)p.numel(), ap);
+    }
+    const double dt = seconds_since(t0);
+    train_s += dt;
+    iv_s += dt;
+    iv_loss += loss;
+    iv_gnorm += gnorm;
+    ++iv_steps;
+    if (step == 1) first_loss = loss;
+
+    if (step == 1 || step % cfg_.train.log_interval == 0 || step == steps) {
+      const double mean_loss = iv_loss / iv_steps, tps = iv_tokens / std::max(iv_s, 1e-9);
+      const double eta = train_s / step * (steps - step);
+      total_tokens += iv_tokens;
+      last_loss = mean_loss;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "step %d/%d | loss %.4f | lr %.1e | gnorm %.3f | %.0f tok/s | %s elapsed | "
+                    "ETA %s",
+                    step, steps, mean_loss, lr, iv_gnorm / iv_steps, tps,
+                    hms(seconds_since(t_start)).c_str(), hms(eta).c_str());
+      out_ << buf << std::endl;
+      metrics << nlohmann::json{{"step", step},
+                                {"loss", mean_loss},
+                                {"lr", lr},
+                                {"grad_norm", iv_gnorm / iv_steps},
+                                {"tokens_per_s", tps},
+                                {"elapsed_s", seconds_since(t_start)}}
+                     .dump()
+              << std::endl;
+      iv_loss = iv_gnorm = iv_s = 0;
+      iv_tokens = 0;
+      iv_steps = 0;
+    }
+    const bool eval_now = cfg_.train.eval_interval > 0 && step % cfg_.train.eval_interval == 0;
+    if ((eval_now || step == steps) && cfg_.eval.max_examples > 0 && cfg_.data.dev_examples > 0) {
+      last_eval = run_eval(step);
+      last_eval_step = step;
+      metrics << nlohmann::json{{"step", step}, {"eval", last_eval}}.dump() << std::endl;
+    }
+  }
+
+  nlohmann::json summary = {{"name", cfg_.name},
+                            {"steps", steps},
+                            {"first_loss", first_loss},
+                            {"last_loss", last_loss},
+                            {"tokens_per_s", total_tokens / std::max(train_s, 1e-9)},
+                            {"wall_s", seconds_since(created_)},
+                            {"params", model.num_params()},
+                            {"eval", last_eval_step ? last_eval : nlohmann::json(nullptr)},
+                            {"run_dir", run_dir_}};
+  {
+    std::ofstream f(fs::path(run_dir_) / "summary.json");
+    f << summary.dump(2) << "\n";
+    if (!f) throw Error("cannot write " + run_dir_ + "/summary.json");
+  }
+  out_ << summary.dump() << std::endl;
+  return summary;
+}
+
+}  // namespace flame::train

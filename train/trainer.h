@@ -1,0 +1,50 @@
+// The training loop of `flame train`: data -> packed micro-batches -> forward/backward with
+// gradient accumulation -> global grad-norm clip -> AdamW, with progress lines, metrics.jsonl,
+// periodic dev evaluation and a one-line JSON summary.
+#pragma once
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/mixture.h"
+#include "data/tokenizer.h"
+#include "model/model.h"
+#include "train/config.h"
+#include "train/evaluate.h"
+
+namespace flame::train {
+
+class Trainer {
+ public:
+  // Generates and tokenizes the data and builds the model (so config/data problems surface
+  // before any step runs). Progress goes to `out`.
+  explicit Trainer(RunConfig cfg, std::ostream& out = std::cout);
+
+  // Trains cfg.train.steps steps, evaluates, writes <run dir>/{config.yaml, metrics.jsonl,
+  // summary.json}, prints the summary as the last line of `out` and returns it.
+  nlohmann::json run();
+
+  const RunConfig& config() const { return cfg_; }
+  const std::string& run_dir() const { return run_dir_; }
+  model::Model& model() { return *model_; }
+
+ private:
+  nlohmann::json run_eval(int step);
+
+  RunConfig cfg_;
+  std::chrono::steady_clock::time_point created_;  // wall_s counts data generation too
+  std::ostream& out_;
+  std::string run_dir_;
+  std::unique_ptr<data::Tokenizer> tok_;
+  std::vector<std::vector<data::TokenizedExample>> train_;  // per task, tokenized
+  std::vector<EvalTask> dev_;
+  std::unique_ptr<data::BatchStream> stream_;
+  std::unique_ptr<model::Model> model_;
+  std::vector<float> m_, v_;  // AdamW moments, laid out like model().params()
+};
+
+}  // namespace flame::train
