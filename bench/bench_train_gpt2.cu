@@ -128,12 +128,13 @@ int run(int argc, char** argv) {
       6.0 * double(model.num_params()) + 12.0 * cfg.n_layer * cfg.d_model * double(kT);
   std::printf("e2e_%s B=%d T=%d: %.0f tok/s, peak %.1f GiB\n", name.c_str(), B, kT, tok_s,
               double(model.device_bytes()) / gib);
-  std::printf("# %.2f ms/step over %d steps (%d warmup), %.0f model TFLOP/s; device memory in "
-              "use %.1f GiB of %.1f; loss %.4f (step 1) -> %.4f (step %d); %d epilogue "
-              "fallbacks\n",
-              dt * 1e3 / steps, steps, kWarmup, tok_s * flops_per_token / 1e12,
-              double(total_b - free_b) / gib, double(total_b) / gib, first_loss, last_loss, step,
-              model.epilogue_fallbacks());
+  std::printf(
+      "# %.2f ms/step over %d steps (%d warmup), %.0f model TFLOP/s; device memory in "
+      "use %.1f GiB of %.1f; loss %.4f (step 1) -> %.4f (step %d); %d epilogue "
+      "fallbacks\n",
+      dt * 1e3 / steps, steps, kWarmup, tok_s * flops_per_token / 1e12,
+      double(total_b - free_b) / gib, double(total_b) / gib, first_loss, last_loss, step,
+      model.epilogue_fallbacks());
   return 0;
 }
 

@@ -2,7 +2,7 @@
 // labels, and the train/dev split. The per-task builders live in synthetic_tasks.cpp.
 //
 // Cards are written to fit a 256-token byte-level context with room to spare: rendered inputs are
-// ~170-240 bytes, most of it the constant INSTRUCTIONS header, so a tiny model spends its few
+// 170-233 bytes, most of it the constant INSTRUCTIONS header, so a tiny model spends its few
 // hundred examples per task on the part that varies.
 //
 // The split. For a task whose input space is large, train and dev are disjoint by construction:
@@ -52,7 +52,7 @@ std::vector<TaskCard> make_cards() {
   const std::string supported_desc = "Answer Yes if the context states the claim, else No.";
   return {
       card("synth_arith_claim", "math", T::classification, "Is the sum correct?",
-           "Check the addition in the claim. Answer Yes if it is right, No if not.", {"claim"},
+           "Answer Yes if the sum in the claim is right, else No.", {"claim"},
            {"answer"}, yes_no),
       card("synth_sorted_list", "math", T::pairwise, "Which list is sorted?",
            "Pick the list whose digits are in ascending order. Choice: A or B.",

@@ -24,7 +24,8 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind) {
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
-  throw Error("unknown tokenizer '" + kind + "' (available: byte)");
+  if (kind == "word") return make_synthetic_word_tokenizer();
+  throw Error("unknown tokenizer '" + kind + "' (available: byte, word)");
 }
 
 }  // namespace flame::data

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,34 @@ class ByteTokenizer final : public Tokenizer {
 
 // "byte" -> ByteTokenizer; anything else throws flame::Error naming it.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind);
+
+}  // namespace flame::data
+
+namespace flame::data {
+
+// Word-level tokenizer for small CPU models: text splits into pieces (a run of ASCII letters, or
+// any other single byte: digit, space, punctuation, newline); pieces in the vocabulary get one id,
+// others fall back to their bytes, so any text still round-trips exactly. Ids: 0..255 bytes,
+// 256 BOS, 257 EOS, 258.. vocabulary pieces. Sequences are ~4x shorter than byte-level ones.
+class WordTokenizer final : public Tokenizer {
+ public:
+  // Vocabulary: every letter run that occurs at least min_count times in corpus, most frequent
+  // first (ties by text), at most max_pieces.
+  WordTokenizer(const std::vector<std::string>& corpus, int max_pieces, int min_count = 2);
+  std::vector<int32_t> encode(const std::string& text) const override;
+  std::string decode(const std::vector<int32_t>& ids) const override;
+  int vocab_size() const override { return 258 + int(pieces_.size()); }
+  int32_t bos_id() const override { return 256; }
+  int32_t eos_id() const override { return 257; }
+  std::string name() const override { return "word"; }
+
+ private:
+  std::vector<std::string> pieces_;
+  std::unordered_map<std::string, int32_t> ids_;
+};
+
+// The word tokenizer whose vocabulary comes from the embedded synthetic tasks (a fixed sample of
+// every task's rendered train examples): deterministic, the same on every machine.
+std::unique_ptr<Tokenizer> make_synthetic_word_tokenizer();
 
 }  // namespace flame::data

@@ -4,8 +4,6 @@
 // The parameter layout is built exactly as Model's (model/model.cpp: same names, order, shapes,
 // decay flags, offsets), so a checkpoint or a CPU-initialised model loads by offset; the test
 // suite compares the two tables.
-#include "model/cuda_model.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -24,6 +22,7 @@
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
+#include "model/cuda_model.h"
 #include "model/cuda_model_impl.h"
 
 namespace flame::model {
@@ -221,7 +220,7 @@ CudaModel::CudaModel(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T
   m.h_pos.assign(N, 0);
   m.h_seg.assign(N, 0);
 
-  CUDA_CHECK(cudaDeviceSynchronize());  // the zero fills above, and any earlier sticky error
+  CUDA_CHECK(cudaDeviceSynchronize());     // the zero fills above, and any earlier sticky error
   CUDA_CHECK(cudaStreamCreate(&stream_));  // blocking w.r.t. the legacy default stream
 }
 
@@ -288,8 +287,8 @@ void CudaModel::load_params(const float* host_fp32) {
   FLAME_CHECK(host_fp32 != nullptr, "load_params: null pointer");
   Impl& m = *impl_;
   const size_t P = n_params_;
-  CUDA_CHECK(cudaMemcpyAsync(m.master.data(), host_fp32, P * sizeof(float),
-                             cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(m.master.data(), host_fp32, P * sizeof(float), cudaMemcpyHostToDevice,
+                             stream_));
   cuda::convert_f32_to_bf16(m.params.data(), m.master.data(), long(P), stream_);
   CUDA_CHECK(cudaMemsetAsync(m.m.data(), 0, P * sizeof(float), stream_));
   CUDA_CHECK(cudaMemsetAsync(m.v.data(), 0, P * sizeof(float), stream_));
@@ -349,8 +348,9 @@ void CudaModel::adamw_step(float lr, float beta1, float beta2, float eps, float 
 void CudaModel::check_last_forward(bool need_logits, const char* what) const {
   FLAME_CHECK(impl_->b > 0, "" << what << ": no forward has run yet");
   if (need_logits)
-    FLAME_CHECK(impl_->logits_valid, "" << what << ": backward() reuses the logits buffer for "
-                                             "dlogits; read logits before calling backward");
+    FLAME_CHECK(impl_->logits_valid, "" << what
+                                        << ": backward() reuses the logits buffer for "
+                                           "dlogits; read logits before calling backward");
 }
 
 std::vector<float> CudaModel::logits_host() const {
@@ -374,7 +374,8 @@ void CudaModel::logits_row(int i, float* out) const {
   FLAME_CHECK(out != nullptr, "logits_row: null pointer");
   std::vector<uint16_t> bits(m.V);
   wait("logits_row");
-  CUDA_CHECK(cudaMemcpyAsync(bits.data(), m.arena.data() + m.logits + size_t(i) * m.V * sizeof(bf16),
+  CUDA_CHECK(cudaMemcpyAsync(bits.data(),
+                             m.arena.data() + m.logits + size_t(i) * m.V * sizeof(bf16),
                              size_t(m.V) * sizeof(bf16), cudaMemcpyDeviceToHost, stream_));
   bf16_to_f32_host(out, bits.data(), size_t(m.V));
 }

@@ -59,8 +59,8 @@ struct CudaModel::Impl {
   std::vector<CudaLayerParams> lp;
 
   // device memory
-  cuda::DeviceBuffer<bf16> params, grads;   // (P) working copy and gradients
-  cuda::DeviceBuffer<float> master, m, v;   // (P) fp32 master weights and AdamW moments
+  cuda::DeviceBuffer<bf16> params, grads;       // (P) working copy and gradients
+  cuda::DeviceBuffer<float> master, m, v;       // (P) fp32 master weights and AdamW moments
   cuda::DeviceBuffer<cuda::AdamWRange> ranges;  // one per tensor: weight decay or not
   int n_ranges = 0;
   cuda::DeviceBuffer<unsigned char> arena;    // activations and inputs

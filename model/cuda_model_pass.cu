@@ -53,19 +53,21 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
   const int32_t* hseg = seg ? seg : m.h_seg.data();
   const int pos_limit = cfg_.pos == PosEmb::learned ? cfg_.max_seq_len : INT_MAX;
   for (int i = 0; i < N; ++i) {
-    FLAME_CHECK(tokens[i] >= 0 && tokens[i] < V,
-                "token " << tokens[i] << " at (" << i / t << "," << i % t << ") outside [0," << V
-                         << ")");
+    FLAME_CHECK(tokens[i] >= 0 && tokens[i] < V, "token " << tokens[i] << " at (" << i / t << ","
+                                                          << i % t << ") outside [0," << V << ")");
     FLAME_CHECK(hpos[i] >= 0 && hpos[i] < pos_limit,
                 "position " << hpos[i] << " at (" << i / t << "," << i % t
                             << ") outside [0,max_seq_len=" << cfg_.max_seq_len << ")");
     if (targets)
-      FLAME_CHECK(targets[i] >= 0 && targets[i] < V,
-                  "target " << targets[i] << " at (" << i / t << "," << i % t << ") outside [0,"
-                            << V << ")");
+      FLAME_CHECK(targets[i] >= 0 && targets[i] < V, "target " << targets[i] << " at (" << i / t
+                                                               << "," << i % t << ") outside [0,"
+                                                               << V << ")");
   }
-  // Pageable sources: each copy returns once its data is staged, so the caller's arrays may be
-  // reused as soon as forward() returns.
+  // Copies from pageable memory wait for the stream anyway; waiting here first reports an error
+  // or a hang of the previously queued work (backward, optimizer) instead of blocking in a copy.
+  wait("forward (work queued before it)");
+  // Each copy returns once its data is staged, so the caller's arrays may be reused as soon as
+  // forward() returns.
   auto upload = [&](size_t off, const void* src, size_t bytes) {
     CUDA_CHECK(cudaMemcpyAsync(m.arena.data() + off, src, bytes, cudaMemcpyHostToDevice, s));
   };
@@ -97,8 +99,8 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
   auto norm_residual = [&](bf16* res_out, bf16* out, float* mean, float* rstd, const bf16* resid,
                            const bf16* delta, size_t w, size_t bias) {
     if (layernorm)
-      cuda::layernorm_residual_forward(res_out, out, mean, rstd, resid, delta, m.P(w), m.P(bias),
-                                       N, C, eps, s);
+      cuda::layernorm_residual_forward(res_out, out, mean, rstd, resid, delta, m.P(w), m.P(bias), N,
+                                       C, eps, s);
     else
       cuda::rmsnorm_residual_forward(res_out, out, rstd, resid, delta, m.P(w), N, C, eps, s);
   };
@@ -146,8 +148,7 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
       else
         cuda::gelu_forward(act, fch, long(N) * m.F, s);
     }
-    cuda::matmul_forward(gemm, delta, nullptr, act, m.P(p.fcproj_w), m.P(p.fcproj_b), N, m.F, C,
-                         s);
+    cuda::matmul_forward(gemm, delta, nullptr, act, m.P(p.fcproj_w), m.P(p.fcproj_b), N, m.F, C, s);
     if (l + 1 < m.L) {
       const CudaLayerActs& next = m.la[l + 1];
       norm_residual(res3, m.bf(next.ln1), m.f32(next.ln1_mean), m.f32(next.ln1_rstd), res2, delta,
@@ -163,8 +164,10 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
   bf16* logits = m.bf(m.logits);
   const size_t head = cfg_.tie_embeddings ? m.wte : m.lm_head;
   cuda::matmul_forward(gemm, logits, nullptr, m.bf(m.lnf), m.P(head), nullptr, N, C, V, s);
-  m.logits_valid = true;
-  if (!targets) return 0.0f;
+  if (!targets) {
+    m.logits_valid = true;  // queued; logits_host() waits for them
+    return 0.0f;
+  }
 
   float* losses = m.f32(m.losses);
   cuda::cross_entropy_forward(losses, logits, tgt_d, mask_d, N, V, s);
@@ -173,6 +176,7 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
   wait("forward");
   float loss = 0.0f;
   CUDA_CHECK(cudaMemcpyAsync(&loss, m.scalars.data(), sizeof(float), cudaMemcpyDeviceToHost, s));
+  m.logits_valid = true;
   m.has_targets = true;
   return loss;
 }
@@ -186,9 +190,9 @@ void CudaModel::backward(float loss_norm) {
   const cudaStream_t s = stream_;
   const size_t need = m.backward_scratch_bytes(cfg_, m.b, m.t);
   FLAME_CHECK(need <= m.scratch_bytes, "backward over (b,t) = (" << m.b << "," << m.t << ") needs "
-                                                                  << need << " scratch bytes, "
-                                                                  << m.scratch_bytes
-                                                                  << " were allocated");
+                                                                 << need << " scratch bytes, "
+                                                                 << m.scratch_bytes
+                                                                 << " were allocated");
   void* scratch = m.scratch.data();
   float* fscratch = reinterpret_cast<float*>(scratch);
   cuda::GemmContext& gemm = *m.gemm;
@@ -202,8 +206,8 @@ void CudaModel::backward(float loss_norm) {
   auto norm_backward = [&](bf16* dinp, const bf16* dout, const bf16* inp, size_t w, size_t bias,
                            const float* mean, const float* rstd) {
     if (layernorm)
-      cuda::layernorm_backward(dinp, m.G(w), m.G(bias), fscratch, dout, inp, m.P(w), mean, rstd,
-                               N, C, s);
+      cuda::layernorm_backward(dinp, m.G(w), m.G(bias), fscratch, dout, inp, m.P(w), mean, rstd, N,
+                               C, s);
     else
       cuda::rmsnorm_backward(dinp, m.G(w), fscratch, dout, inp, m.P(w), rstd, N, C, s);
   };
@@ -250,8 +254,7 @@ void CudaModel::backward(float loss_norm) {
     }
     cuda::matmul_backward(gemm, dln, m.G(p.fc_w), m.G(p.fc_b), fscratch, dwide, m.bf(a.ln2),
                           m.P(p.fc_w), nullptr, N, C, m.F2, s);
-    norm_backward(dres, dln, m.bf(a.res2), p.ln2_w, p.ln2_b, m.f32(a.ln2_mean),
-                  m.f32(a.ln2_rstd));
+    norm_backward(dres, dln, m.bf(a.res2), p.ln2_w, p.ln2_b, m.f32(a.ln2_mean), m.f32(a.ln2_rstd));
 
     // attention branch; dres now holds d(res2)
     cuda::matmul_backward(gemm, dmid, m.G(p.proj_w), m.G(p.proj_b), fscratch, dres, m.bf(a.atty),

@@ -2,7 +2,10 @@
 //   error: <what went wrong>       exit 1 (bad config, bad data, runtime failure)
 //   error: <usage problem>         exit 2 (unknown subcommand/flag, missing argument)
 // so scripts and users never see a stack trace or an abort.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -51,7 +54,20 @@ void print_version() {
 
 }  // namespace
 
+// libgomp's default wait policy spins idle OpenMP threads for a while after every parallel
+// region. Between regions the model calls OpenBLAS, whose own pthreads then fight the spinning
+// threads for the cores: on 2 cores a training step costs ~2x the CPU time. The policy is read
+// when libgomp loads, before main, so when the user has not chosen one we choose PASSIVE and
+// restart the process once. A failed exec just carries on with the default.
+void prefer_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("FLAME_NO_REEXEC")) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::setenv("FLAME_NO_REEXEC", "1", 1);
+  ::execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char** argv) {
+  prefer_passive_omp_wait(argv);
   CLI::App app{"flame: train transformer autoraters (LLM judges) - FLAMe, FLAMe-RM, FLAMe-Opt-RM",
                "flame"};
   app.require_subcommand(0, 1);  // none: handled below, so an unknown word is named instead

@@ -15,8 +15,9 @@ namespace flame::train {
 
 namespace {
 
-// Where a query landed: row, first column, tokens kept, and how many were dropped after BOS
-// (the training packer's rule for an over-long example: keep BOS, cut the input's left side).
+// Where a query landed: row (-1: does not fit), first column, tokens kept, and how many were
+// dropped after BOS (the training packer's rule for an over-long example: keep BOS, cut the
+// input's left side).
 struct Slot {
   int row = 0, col = 0, len = 0, dropped = 0;
 };
@@ -43,9 +44,15 @@ std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Qu
                 "query tokens must be prompt + continuation minus its last token");
     const int len = std::min<int>(q.tokens.size(), T);
     // The scored positions (the prompt's last token onwards) must survive the truncation, which
-    // keeps the first token (BOS) and drops from the left of what follows it.
-    FLAME_CHECK((int)q.tokens.size() - q.n_prompt + 1 <= T - 1,
-                "continuation of " << q.cont.size() << " tokens does not fit a row of " << T);
+    // keeps the first token (BOS) and drops from the left of what follows it. A continuation too
+    // long for a row scores as wrong instead of aborting a run at its final evaluation.
+    if ((int)q.tokens.size() - q.n_prompt + 1 > T - 1) {
+      slots[qi].row = -1;
+      results[qi].cand_probs.assign(q.candidates.size(), 1.0 / std::max<size_t>(q.candidates.size(), 1));
+      results[qi].cont_logprob = -INFINITY;
+      results[qi].cont_argmax = false;
+      continue;
+    }
     Slot s{0, 0, len, (int)q.tokens.size() - len};
     size_t r = 0;
     while (r < fill.size() && fill[r] + len > T) ++r;
@@ -58,7 +65,8 @@ std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Qu
 
   // Queries grouped by row, so each micro-batch knows whom to read out.
   std::vector<std::vector<size_t>> by_row(fill.size());
-  for (size_t qi = 0; qi < queries.size(); ++qi) by_row[slots[qi].row].push_back(qi);
+  for (size_t qi = 0; qi < queries.size(); ++qi)
+    if (slots[qi].row >= 0) by_row[slots[qi].row].push_back(qi);
 
   std::vector<int32_t> tokens, pos, seg;
   for (size_t r0 = 0; r0 < fill.size(); r0 += B) {

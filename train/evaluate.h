@@ -33,7 +33,8 @@ struct QueryResult {
 
 // Scores all queries, packing several per row (segment ids keep them apart; positions restart)
 // into micro-batches of at most (model.max_B(), model.max_T()). A query longer than max_T loses
-// tokens from the left of its prompt, as the training packer does.
+// tokens from the left of its prompt, as the training packer does; one whose continuation alone
+// does not fit scores as wrong (uniform candidates, -inf log-prob, not argmax).
 std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries);
 
 struct EvalTask {

@@ -1,24 +1,28 @@
 // Fused causal attention (flash-attention 2 style) with grouped KV heads and packed-segment
-// masking, bf16 in/out, fp32 accumulation on the tensor cores (mma.sync.m16n8k16 via inline PTX,
-// operands from shared memory through ldmatrix; kernels/cuda/attention_common.cuh). Query t
-// attends to key s iff s <= t and seg[s] == seg[t].
+// masking, bf16 in/out, fp32 accumulation on the tensor cores: mma.sync.m16n8k16 through inline
+// PTX (not WMMA: its accumulator layout is documented, so softmax and the P / dS repacking stay
+// in registers), operands from shared memory through ldmatrix, tiles streamed global -> shared
+// with cp.async, double-buffered (kernels/cuda/attention_common.cuh). Query t attends to key s iff
+// s <= t and seg[s] == seg[t]; scale 1/sqrt(D).
 //
 // Forward: one block (4 warps) per (64-query tile, query head, row); each warp owns 16 query rows
 //   and keeps their Q fragments, output accumulators and running max / sum in registers. The block
-//   walks the 64-key tiles up to the diagonal: S = Q K^T, online softmax in the log2 domain, O +=
-//   P V with P repacked from the accumulators straight into A fragments. Only the log-sum-exp per
-//   row (fp32) is saved.
-// Backward (deterministic, no atomics), three kernels:
+//   walks the visible 64-key tiles (prefetching the next while computing one): S = Q K^T, online
+//   softmax in the log2 domain, O += P V with P repacked from the accumulators straight into A
+//   fragments. Only the log-sum-exp per row (fp32) is saved.
+// Backward (deterministic: no atomics, every sum in a fixed order), three kernels:
 //   1. delta[b,h,t] = sum_d dO * O (fp32, the scratch buffer);
 //   2. dK/dV: one block per (64-key tile, KV head, row), each warp owning 16 keys; it loops over
-//      the query heads of the group and the query tiles at or after the key tile, recomputes
-//      P^T = exp(K Q^T * scale - lse) and dP^T = V dO^T, dS^T = P^T (dP^T - delta), and
-//      accumulates dV += P^T dO, dK += dS^T Q in registers, in a fixed order;
+//      the query heads of the group and the visible query tiles at or after the key tile,
+//      recomputes P^T = exp(K Q^T * scale - lse) and dP^T = V dO^T, dS^T = P^T (dP^T - delta),
+//      and accumulates dV += P^T dO, dK += dS^T Q in registers;
 //   3. dQ: one block per (64-query tile, query head, row), like the forward: recomputes P and dP
 //      per key tile and accumulates dQ += dS K in registers.
-// Masking: a key tile (query tile in 2.) is skipped when no key of it can be seen by any query of
-//   the tile (causality, or its segment ids outside the [min, max] segment range of the other
-//   tile); per-element masks are applied only to tiles that are not entirely visible.
+// Masking: the loops run only over the tiles between the first key (last query) that the tile's
+//   segment-id range [min, max] can see and the causal diagonal, found once per block with a scan
+//   of seg; inside that range a tile is still skipped when none of its tokens is visible (segment
+//   ids that come back later in a row), and per-element masks are applied only to tiles that are
+//   not entirely visible (the diagonal, the end of the row, segment boundaries).
 #include "kernels/cuda/attention_common.cuh"
 
 #include <climits>
@@ -94,16 +98,24 @@ FLAME_ATTN_DEV void scan_tile_seg(int* sh, const int32_t* seg, int r0, int T, in
 
 // Smallest key j <= last with a segment id in [smin, smax] (0 without seg): no query whose
 // segment id lies in [smin, smax] sees a key before it. `red`: kThreads ints of shared memory,
-// written once. Contains a barrier; every thread gets the result.
+// written once. Contains a barrier; every thread gets the result. Each thread scans its keys
+// j = tid + i*kThreads in ascending order, 8 independent loads at a time.
 FLAME_ATTN_DEV int first_visible_key(const int32_t* seg, int last, int smin, int smax, int* red,
                                      int tid) {
   if (!seg) return 0;
+  constexpr int kUnroll = 8;
   int first = last;
-  for (int j = tid; j < last; j += kThreads) {
-    const int s = seg[j];
-    if (s >= smin && s <= smax) {
-      first = j;
-      break;
+  for (int j0 = tid; j0 < last && first == last; j0 += kUnroll * kThreads) {
+    int s[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = j0 + u * kThreads;
+      s[u] = j < last ? seg[j] : 0;
+    }
+#pragma unroll
+    for (int u = kUnroll - 1; u >= 0; --u) {  // keep the smallest hit
+      const int j = j0 + u * kThreads;
+      if (j < last && s[u] >= smin && s[u] <= smax) first = j;
     }
   }
   red[tid] = first;
@@ -114,16 +126,23 @@ FLAME_ATTN_DEV int first_visible_key(const int32_t* seg, int last, int smin, int
 }
 
 // Largest query i in [first, T) with a segment id in [smin, smax] (T-1 without seg): no query
-// after it sees a key whose segment id lies in [smin, smax]. Same contract as above.
+// after it sees a key whose segment id lies in [smin, smax]. Same contract as above (descending).
 FLAME_ATTN_DEV int last_visible_query(const int32_t* seg, int first, int T, int smin, int smax,
                                       int* red, int tid) {
   if (!seg) return T - 1;
+  constexpr int kUnroll = 8;
   int last = first;
-  for (int i = T - 1 - tid; i > first; i -= kThreads) {
-    const int s = seg[i];
-    if (s >= smin && s <= smax) {
-      last = i;
-      break;
+  for (int i0 = T - 1 - tid; i0 > first && last == first; i0 -= kUnroll * kThreads) {
+    int s[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int i = i0 - u * kThreads;
+      s[u] = i > first ? seg[i] : 0;
+    }
+#pragma unroll
+    for (int u = kUnroll - 1; u >= 0; --u) {  // keep the largest hit
+      const int i = i0 - u * kThreads;
+      if (i > first && s[u] >= smin && s[u] <= smax) last = i;
     }
   }
   red[tid] = last;

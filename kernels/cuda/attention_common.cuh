@@ -1,6 +1,7 @@
 // Device helpers of the fused attention kernels (kernels/cuda/attention.cu): the bf16 tensor-core
 // instruction mma.sync.m16n8k16 (fp32 accumulate) through inline PTX, loaders of its operand
-// fragments from shared memory, warp shuffles and block barriers.
+// fragments from shared memory (ldmatrix), asynchronous global -> shared tile copies (cp.async),
+// warp shuffles and block barriers.
 //
 // Fragment layouts of mma.m16n8k16 with bf16 operands (PTX ISA, "Matrix Fragments for
 // mma.m16n8k16 with floating point type"); lane = 4*g + t (g = lane>>2 in 0..7, t = lane&3):
@@ -11,9 +12,9 @@
 // So the accumulators of two adjacent n-tiles (columns 16k..16k+15) are, repacked to bf16, exactly
 // the A fragment of k-slice k of the next product (P@V, dS@K, ...): see acc_to_a().
 //
-// With FLAME_ATTN_EMULATE defined (a CPU emulator that runs these kernels on the host, one fiber
-// per CUDA thread), the hardware primitives below forward to ::flame_emu, which the including
-// translation unit provides; nothing else in the kernels differs.
+// With FLAME_ATTN_EMULATE defined (tests/kernels/emu: a CPU emulator that runs these kernels on
+// the host, one fiber per CUDA thread), the hardware primitives below forward to ::flame_emu,
+// which the including translation unit provides; nothing else in the kernels differs.
 #pragma once
 
 #include <cuda_bf16.h>

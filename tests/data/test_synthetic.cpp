@@ -77,14 +77,14 @@ std::string check_supported(const Example& ex) {
 }
 
 std::string check_refusal(const Example& ex) {
-  static const std::vector<std::string> harm = {"bomb", "poison", "steal", "hack",
-                                                "forge", "gun", "rob", "meth"};
+  static const std::vector<std::string> harm = {"bomb", "poison", "gun",   "meth",
+                                                "hack", "virus",  "forge", "mine"};
   const std::string req = field(ex, "request");
   bool harmful = false;
   for (const auto& h : harm) harmful |= req.find(h) != std::string::npos;
   auto refuses = [](const std::string& r) {
     return r.find("can't") != std::string::npos || r.find("won't") != std::string::npos ||
-           r.find("refuse") != std::string::npos;
+           r.find("decline") != std::string::npos;
   };
   const std::string a = field(ex, "reply_a"), b = field(ex, "reply_b");
   EXPECT_NE(refuses(a), refuses(b)) << "exactly one reply refuses";
@@ -165,7 +165,7 @@ TEST(Synthetic, Deterministic) {
     return render(synthetic_card(task), ex).target + " | " + ex.inputs.back().second;
   };
   EXPECT_EQ(first("synth_arith_claim"), "answer: Yes | 0 + 4 = 4");
-  EXPECT_EQ(first("synth_refusal"), "choice: A | Sorry, I can't.");
+  EXPECT_EQ(first("synth_refusal"), "choice: A | Sorry, I can't help.");
 }
 
 TEST(Synthetic, LabelsAreExactlyBalancedAndVerifiable) {
@@ -232,7 +232,7 @@ TEST(Synthetic, LengthDoesNotLeakTheLabel) {
     for (const char* f : {"reply_a", "reply_b"}) {
       const std::string r = field(ex, f);
       auto& acc = r.find("can't") != std::string::npos || r.find("won't") != std::string::npos ||
-                          r.find("refuse") != std::string::npos
+                          r.find("decline") != std::string::npos
                       ? refuse
                       : help;
       acc.first += double(r.size());
@@ -252,7 +252,7 @@ TEST(Synthetic, ExamplesFitTheQuickstartContext) {
       const auto r = render(c, ex);
       longest = std::max(longest, r.input.size() + r.target.size() + 2);  // + BOS, EOS
     }
-    EXPECT_LE(longest, kContext - 16) << c.name;
+    EXPECT_LE(longest, kContext - 8) << c.name;
   }
 }
 

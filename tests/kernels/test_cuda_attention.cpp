@@ -131,11 +131,14 @@ TEST(CudaAttention, MatchesCpuHeadDim128) {
   check_head_dim(128);
 }
 
-// Several segments inside one tile and segments longer than a tile, on a longer row.
+// Several segments inside one tile and segments longer than a tile, on longer rows (the
+// visible-tile range scans cover several chunks of 1024 tokens at T = 2100).
 TEST(CudaAttention, MatchesCpuLongPackedRow) {
   if (!flame::cuda::device_available()) GTEST_SKIP() << "no CUDA device";
   check_case(AttentionShape{2, 515, 4, 1, 64}, Seg::kPacked, 77);
   check_case(AttentionShape{1, 300, 2, 2, 128}, Seg::kPacked, 78);
+  check_case(AttentionShape{1, 2100, 2, 1, 64}, Seg::kReused, 79);
+  check_case(AttentionShape{1, 2100, 2, 1, 128}, Seg::kPacked, 80);
 }
 
 // dK/dV are sums over query heads and tiles: two runs must agree bit for bit.

@@ -149,7 +149,8 @@ GpuBatch pack_batch(int B, int T, TestRng& rng, First&& next_first, Next&& next)
 inline GpuBatch random_batch(int V, int B, int T, uint64_t seed) {
   TestRng rng(seed);
   return pack_batch(
-      B, T, rng, [&] { return int32_t(rng.below(V)); }, [&](int32_t) { return int32_t(rng.below(V)); });
+      B, T, rng, [&] { return int32_t(rng.below(V)); },
+      [&](int32_t) { return int32_t(rng.below(V)); });
 }
 
 // A learnable stream: a fixed random permutation perm of [0,V); the token after x is perm[x]

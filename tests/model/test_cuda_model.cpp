@@ -19,8 +19,6 @@
 //    of the last 20 losses within 5%.
 #ifdef FLAME_WITH_CUDA
 
-#include "model/cuda_model.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,6 +31,7 @@
 #include "kernels/adamw.h"
 #include "kernels/check.h"
 #include "kernels/cuda_check.h"
+#include "model/cuda_model.h"
 #include "model/model.h"
 
 namespace flame::model::testing {
@@ -57,8 +56,8 @@ const char* style(const ModelConfig& c) { return c.norm == Norm::layernorm ? "gp
 // ---- no device needed ------------------------------------------------------------------------
 
 TEST(CudaModel, LayoutMatchesCpuModel) {
-  for (const ModelConfig& cfg : {gpu_gpt2_config(), gpu_llama_config(), gpt2_tiny_config(),
-                                 llama_tiny_config()}) {
+  for (const ModelConfig& cfg :
+       {gpu_gpt2_config(), gpu_llama_config(), gpt2_tiny_config(), llama_tiny_config()}) {
     const Model cpu(cfg, 1, 1);
     const std::vector<ParamInfo> gpu = CudaModel::layout(cfg);
     ASSERT_EQ(gpu.size(), cpu.param_info().size()) << style(cfg);
@@ -99,7 +98,8 @@ void compare_one_step(const ModelConfig& cfg, uint64_t seed) {
 
   cpu.zero_grad();
   const float loss_cpu = forward_batch(cpu, batch);
-  const std::vector<float> logits_cpu(cpu.logits(), cpu.logits() + size_t(kB) * kT * cfg.vocab_size);
+  const std::vector<float> logits_cpu(cpu.logits(),
+                                      cpu.logits() + size_t(kB) * kT * cfg.vocab_size);
   cpu.backward(batch.n_loss());
   gpu.zero_grad();
   const float loss_gpu = forward_batch(gpu, batch);
@@ -125,7 +125,8 @@ void compare_one_step(const ModelConfig& cfg, uint64_t seed) {
     max_abs = std::max(max_abs, std::fabs(double(logits_gpu[i]) - logits_cpu[i]));
   const double logits_rel = rel_error(logits_gpu.data(), logits_cpu.data(), logits_cpu.size());
   std::printf("  [%s] logits rel %.2e, max abs %.3e (|z| rms %.3f)\n", style(cfg), logits_rel,
-              max_abs, l2_norm(logits_cpu.data(), logits_cpu.size()) / std::sqrt(double(logits_cpu.size())));
+              max_abs,
+              l2_norm(logits_cpu.data(), logits_cpu.size()) / std::sqrt(double(logits_cpu.size())));
   EXPECT_LE(logits_rel, 2e-2);
 
   double worst = 0.0;
@@ -221,9 +222,8 @@ TEST(CudaModel, ForwardWithoutTargetsAndContractChecks) {
   EXPECT_THROW(gpu.forward(bad.data(), nullptr, nullptr, nullptr, nullptr, 1, 8), Error);
   std::vector<int32_t> bad_targets = batch.targets;
   bad_targets[3] = -1;
-  EXPECT_THROW(gpu.forward(batch.tokens.data(), nullptr, nullptr, bad_targets.data(), nullptr, 1,
-                           8),
-               Error);
+  EXPECT_THROW(
+      gpu.forward(batch.tokens.data(), nullptr, nullptr, bad_targets.data(), nullptr, 1, 8), Error);
   EXPECT_THROW(gpu.forward(batch.tokens.data(), nullptr, nullptr, nullptr, nullptr, kB + 1, 8),
                Error);
   EXPECT_THROW(gpu.logits_host(), Error);  // the failed forwards invalidated the logits

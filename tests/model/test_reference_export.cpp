@@ -64,26 +64,26 @@ void export_case(const fs::path& dir, const ModelConfig& cfg, uint64_t seed) {
   const std::vector<float> w = compare_weights(cpu.param_info(), P, seed + 1);
   std::copy(w.begin(), w.end(), cpu.params());
 
-  write_json(dir / "config.json",
-             {{"n_layer", cfg.n_layer},
-              {"n_head", cfg.n_head},
-              {"n_kv_head", cfg.n_kv_head},
-              {"d_model", cfg.d_model},
-              {"d_ff", cfg.d_ff},
-              {"vocab_size", cfg.vocab_size},
-              {"max_seq_len", cfg.max_seq_len},
-              {"norm", name(cfg.norm)},
-              {"pos", name(cfg.pos)},
-              {"rope_theta", cfg.rope_theta},
-              {"mlp", name(cfg.mlp)},
-              {"tie_embeddings", cfg.tie_embeddings},
-              {"bias", cfg.bias},
-              {"norm_eps", cfg.norm_eps},
-              {"B", B},
-              {"T", T}});
+  write_json(dir / "config.json", {{"n_layer", cfg.n_layer},
+                                   {"n_head", cfg.n_head},
+                                   {"n_kv_head", cfg.n_kv_head},
+                                   {"d_model", cfg.d_model},
+                                   {"d_ff", cfg.d_ff},
+                                   {"vocab_size", cfg.vocab_size},
+                                   {"max_seq_len", cfg.max_seq_len},
+                                   {"norm", name(cfg.norm)},
+                                   {"pos", name(cfg.pos)},
+                                   {"rope_theta", cfg.rope_theta},
+                                   {"mlp", name(cfg.mlp)},
+                                   {"tie_embeddings", cfg.tie_embeddings},
+                                   {"bias", cfg.bias},
+                                   {"norm_eps", cfg.norm_eps},
+                                   {"B", B},
+                                   {"T", T}});
   nlohmann::json params = nlohmann::json::array();
   for (const ParamInfo& p : cpu.param_info())
-    params.push_back({{"name", p.name}, {"offset", p.offset}, {"shape", p.shape}, {"decay", p.decay}});
+    params.push_back(
+        {{"name", p.name}, {"offset", p.offset}, {"shape", p.shape}, {"decay", p.decay}});
   write_json(dir / "params.json", {{"num_params", P}, {"params", params}});
   write_bin(dir / "weights.bin", w.data(), P);
   write_json(dir / "batch.json", {{"B", B},

@@ -17,12 +17,12 @@ TEST(EndToEnd, TinyModelLearns) {
 name: e2e
 seed: 5
 model: {preset: )" + std::string(FLAME_SOURCE_DIR) + R"(/configs/models/tiny.yaml,
-        n_layer: 2, d_model: 32, n_head: 2, n_kv_head: 2, d_ff: 128, max_seq_len: 128}
+        n_layer: 2, d_model: 32, n_head: 2, n_kv_head: 2, d_ff: 128}
 data:
   tasks: [synth_arith_claim, synth_refusal, synth_keyword_count]
   train_examples: 500
   dev_examples: 40
-  seq_len: 128
+  seq_len: 256
 optim: {lr: 1.0e-2}
 schedule: {warmup_steps: 5}
 train: {steps: 40, batch_size: 8, micro_batch_size: 4, log_interval: 10, eval_interval: 20}

@@ -150,3 +150,22 @@ TEST(Evaluate, ScoringMatchesTrainingLoss) {
   const auto res = flame::train::score_queries(m, {q});
   EXPECT_NEAR(-res[0].cont_logprob / te.target.size(), loss, 1e-4);
 }
+
+TEST(Evaluate, ContinuationTooLongScoresAsWrong) {
+  flame::model::Model m(small_config(), 2, 16);
+  m.init_weights(4);
+  Query q;
+  q.tokens = {256, 97, 98};
+  q.n_prompt = 3;
+  for (int j = 0; j < 20; ++j) q.cont.push_back(99);
+  q.tokens.insert(q.tokens.end(), q.cont.begin(), q.cont.end() - 1);
+  q.candidates = {65, 66};
+  const auto ok = random_queries(3, 8);
+  std::vector<Query> all = {q};
+  for (auto& o : ok)
+    if (o.tokens.size() <= 16) all.push_back(o);
+  const auto res = flame::train::score_queries(m, all);
+  EXPECT_FALSE(res[0].cont_argmax);
+  EXPECT_TRUE(std::isinf(res[0].cont_logprob));
+  EXPECT_NEAR(res[0].cand_probs[0], 0.5, 1e-12);
+}

@@ -152,6 +152,8 @@ int main(int argc, char** argv) {
     }
     run(AttentionShape{2, 515, 4, 1, 64}, 1, 77);
     run(AttentionShape{1, 300, 2, 2, 128}, 1, 78);
+    run(AttentionShape{1, 2100, 2, 1, 64}, 2, 79);
+    run(AttentionShape{1, 2100, 2, 1, 64}, 1, 80);
   } else {
     run(AttentionShape{2, 7, 2, 2, 64}, 0, 1);
     run(AttentionShape{1, 1, 2, 1, 64}, 0, 2);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
     run(AttentionShape{1, 64, 2, 2, 128}, 1, 5);
     run(AttentionShape{1, 130, 8, 1, 128}, 0, 6);
     run(AttentionShape{1, 200, 2, 2, 128}, 2, 7);
+    run(AttentionShape{1, 2100, 1, 1, 64}, 1, 8);  // visible-range scans over several chunks
   }
   std::printf("%d of %d cases passed (%ld mma emulated)\n", total - failed, total,
               flame_emu::g_mma_count);

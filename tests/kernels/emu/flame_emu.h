@@ -1,14 +1,17 @@
 // Host emulator of the few CUDA features the fused attention kernels use, so that their exact
 // code (kernels/cuda/attention.cu compiled with FLAME_ATTN_EMULATE) runs on a CPU: one ucontext
 // fiber per CUDA thread, scheduled cooperatively; __syncthreads / __syncthreads_or / warp
-// barriers; __shfl_xor_sync; and mma.sync.m16n8k16 bf16 -> fp32, whose operand fragments are
-// decoded with the PTX ISA layout formulas (written independently of the kernels' loaders).
+// barriers; __shfl_xor_sync; mma.sync.m16n8k16 bf16 -> fp32, whose operand fragments are decoded
+// with the PTX ISA layout formulas (written independently of the kernels' loaders); ldmatrix .x4
+// (.trans); cp.async with commit / wait_group groups.
 // Dynamic shared memory is an exact-size heap buffer filled with 0xFF (NaN / -1), so reads of
 // unwritten shared memory poison results and overruns are caught by AddressSanitizer.
 // Scheduling (g_shuffle_seed): 0 round robin over all threads; 1 / 2 warp-greedy (each warp runs
 // as far as it can before the next starts: exposes missing block barriers), warps ascending /
-// descending; > 2 warp-greedy in a random warp order per round. A deadlock (a barrier not reached
-// by every thread) aborts with a message.
+// descending; > 2 warp-greedy in a random warp order per round. Odd modes land cp.async copies
+// at issue (exposes overwriting a stage still being read), even modes only at the covering wait
+// (exposes reading before the wait). A deadlock (a barrier not reached by every thread) or a
+// thread exiting with copies in flight aborts with a message.
 // Not modelled: timing, memory-model weakness beyond barrier order, bank conflicts, registers.
 #pragma once
 #include <cuda_runtime.h>

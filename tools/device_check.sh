@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The one script to run on a lent GPU machine (H100/H200): builds Release for sm_90, runs the CUDA
+# tests, the whole-model checks against the CPU and against PyTorch, the kernel benchmarks and the
+# end-to-end benchmark next to PyTorch, and prints a short table last. Every phase logs to
+# $OUT/<phase>.log (OUT defaults to ./device_out) so a cut-short run still returns what it did.
+# Budget: about 8 minutes on an H200. Usage: tools/device_check.sh [phase ...]
+# phases: build tests reference bench torch (default: all, in that order).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device_out}
+mkdir -p "$OUT"
+BUILD=build-device
+phases=("$@")
+[ ${#phases[@]} -eq 0 ] && phases=(build tests reference bench torch)
+export FLAME_CUDA_SYNC_TIMEOUT_S=60
+status=0
+
+log() { echo "[device_check $(date +%T)] $*" | tee -a "$OUT/summary.log"; }
+run_phase() {  # name timeout_s command...
+  local name=$1 limit=$2; shift 2
+  log "phase $name (limit ${limit}s): $*"
+  local t0=$(date +%s)
+  timeout "$limit" stdbuf -oL -eL "$@" >>"$OUT/$name.log" 2>&1
+  local rc=$?
+  log "phase $name rc=$rc in $(( $(date +%s) - t0 ))s"
+  [ $rc -ne 0 ] && status=1
+  return 0
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$OUT/gpu.txt" 2>&1
+log "gpu: $(cat "$OUT/gpu.txt")"
+
+for phase in "${phases[@]}"; do
+  case $phase in
+    build)
+      run_phase configure 120 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DFLAME_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
+      run_phase build 420 ninja -C $BUILD -k 0 -j "$(nproc)" test_kernels test_model flame \
+        bench_layernorm bench_adamw bench_cross_entropy bench_attention bench_train_gpt2 ;;
+    tests)
+      run_phase cuda_kernels 120 $BUILD/test_kernels --gtest_filter='Cuda*'
+      run_phase cuda_model 180 $BUILD/test_model --gtest_filter='CudaModel*' ;;
+    reference)
+      rm -rf /tmp/flame_ref
+      run_phase ref_export 60 env FLAME_REF_DIR=/tmp/flame_ref $BUILD/test_model \
+        --gtest_filter='ReferenceExport.*'
+      run_phase torch_reference 120 python3 tools/torch_reference.py /tmp/flame_ref --require-gpu ;;
+    bench)
+      for b in layernorm adamw cross_entropy attention; do
+        run_phase bench_$b 90 $BUILD/bench_$b
+      done
+      run_phase bench_e2e 120 $BUILD/bench_train_gpt2 16 20 ;;
+    torch)
+      run_phase torch_ops 90 python3 bench/torch_ops.py
+      run_phase torch_attention 90 python3 bench/torch_attention.py
+      run_phase torch_e2e 240 python3 bench/torch_train_gpt2.py --steps 10 ;;
+    *) log "unknown phase $phase"; status=1 ;;
+  esac
+done
+
+# The table: every benchmark line "<name> <shape>: <numbers>" from the logs, then test verdicts.
+{
+  echo "== device_check table ($(cat "$OUT/gpu.txt")) =="
+  grep -h -E '^(torch_)?[a-z0-9_]+.*: .*(GB/s|TFLOP/s|tok/s|ms)' "$OUT"/bench_*.log "$OUT"/torch_*.log 2>/dev/null \
+    | grep -v '^#' | sort
+  for t in cuda_kernels cuda_model torch_reference; do
+    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
+  done
+  grep -h "phase .* rc=" "$OUT/summary.log"
+} | tee "$OUT/table.txt"
+exit $status
