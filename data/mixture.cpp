@@ -100,8 +100,9 @@ void MixtureSampler::restore(const MixtureState& s) {
 }
 
 BatchStream::BatchStream(const std::vector<std::vector<TokenizedExample>>* tasks,
-                         MixtureSampler sampler, int B, int T)
-    : tasks_(tasks), sampler_(std::move(sampler)), B_(B), T_(T) {
+                         MixtureSampler sampler, int B, int T, float input_loss_weight)
+    : tasks_(tasks), sampler_(std::move(sampler)), B_(B), T_(T),
+      input_loss_weight_(input_loss_weight) {
   FLAME_CHECK(tasks_ != nullptr, "BatchStream needs tasks");
   FLAME_CHECK(tasks_->size() == sampler_.rates().size(),
               "" << tasks_->size() << " tokenized tasks for a mixture of " << sampler_.rates().size());
@@ -136,7 +137,7 @@ Batch BatchStream::next() {
       queue.push_back(draw(*tasks_, sampler_));
       total += packed_length(queue.back(), T_);
     }
-    const int used = pack_row(batch, row, queue, 0);
+    const int used = pack_row(batch, row, queue, 0, input_loss_weight_);
     pending_.assign(std::make_move_iterator(queue.begin() + used),
                     std::make_move_iterator(queue.end()));
   }

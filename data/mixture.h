@@ -38,7 +38,7 @@ class MixtureSampler {
 class BatchStream {
  public:
   BatchStream(const std::vector<std::vector<TokenizedExample>>* tasks, MixtureSampler sampler,
-              int B, int T);
+              int B, int T, float input_loss_weight = 0.0f);  // see pack_row
   Batch next();
   MixtureState state() const;
   void restore(const MixtureState& s);
@@ -47,6 +47,7 @@ class BatchStream {
   const std::vector<std::vector<TokenizedExample>>* tasks_;
   MixtureSampler sampler_;
   int B_, T_;
+  float input_loss_weight_;
   std::vector<TokenizedExample> pending_;  // drawn but not yet packed (front first)
 };
 

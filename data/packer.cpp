@@ -14,6 +14,12 @@ long Batch::n_loss_tokens() const {
   return n;
 }
 
+double Batch::loss_weight() const {
+  double w = 0;
+  for (float m : mask) w += m;
+  return w;
+}
+
 Batch make_batch(int B, int T) {
   FLAME_CHECK(B > 0 && T > 0, "batch shape B=" << B << " T=" << T);
   Batch b;
@@ -32,9 +38,12 @@ long packed_length(const TokenizedExample& ex, int T) {
   return std::min<long>(long(ex.input.size() + ex.target.size()), T);
 }
 
-int pack_row(Batch& b, int row, const std::vector<TokenizedExample>& queue, size_t start) {
+int pack_row(Batch& b, int row, const std::vector<TokenizedExample>& queue, size_t start,
+             float input_loss_weight) {
   const int T = b.T;
   const size_t n = size_t(b.B) * size_t(T);
+  FLAME_CHECK(input_loss_weight >= 0.0f && input_loss_weight <= 1.0f,
+              "input_loss_weight " << input_loss_weight << " outside [0, 1]");
   FLAME_CHECK(row >= 0 && row < b.B, "row " << row << " outside batch of " << b.B);
   FLAME_CHECK(b.tokens.size() == n && b.targets.size() == n && b.mask.size() == n &&
                   b.seg.size() == n && b.pos.size() == n,
@@ -73,7 +82,7 @@ int pack_row(Batch& b, int row, const std::vector<TokenizedExample>& queue, size
       b.tokens[t] = seq[size_t(j)];
       const bool has_next = j + 1 < L;
       b.targets[t] = has_next ? seq[size_t(j + 1)] : 0;
-      b.mask[t] = (has_next && size_t(j + 1) >= n_in) ? 1.0f : 0.0f;
+      b.mask[t] = !has_next ? 0.0f : size_t(j + 1) >= n_in ? 1.0f : input_loss_weight;
       b.seg[t] = segment;
       b.pos[t] = j;
     }

@@ -21,7 +21,8 @@ struct Batch {
   std::vector<float> mask;       // 1 where targets[t] is a target token of the same example
   std::vector<int32_t> seg;      // segment id per position (1,2,.. per example; 0 = padding)
   std::vector<int32_t> pos;      // position within the example (0-based)
-  long n_loss_tokens() const;    // sum of mask
+  long n_loss_tokens() const;    // positions whose mask is non-zero
+  double loss_weight() const;    // sum of mask (the loss normaliser)
 };
 
 // A zeroed (B,T) batch, ready for pack_row.
@@ -38,6 +39,10 @@ long packed_length(const TokenizedExample& ex, int T);
 // position gets target 0, mask 0); mask[t] = 1 exactly when targets[t] is a target token, so the
 // first target token (predicted from the input's last token) and the EOS are both in the loss.
 // Returns how many examples it consumed (>= 1 when the queue is non-empty).
-int pack_row(Batch& batch, int row, const std::vector<TokenizedExample>& queue, size_t start);
+// input_loss_weight: mask value for positions predicting an input token (0: loss on targets
+// only, as FLAMe; a small value adds an auxiliary language-model loss on the prompt, which helps
+// a randomly initialised model find the features it must compare).
+int pack_row(Batch& batch, int row, const std::vector<TokenizedExample>& queue, size_t start,
+             float input_loss_weight = 0.0f);
 
 }  // namespace flame::data

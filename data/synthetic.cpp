@@ -9,7 +9,7 @@
 // an example belongs to dev exactly when the hash of its content (inputs, with the two sides of a
 // pair put in a fixed order so a swapped copy lands on the same side) falls in the dev quarter of
 // the hash space; each split draws candidates and keeps those on its own side. This holds for any
-// n and any seeds. synth_arith_claim has only 125 distinct claims (25 sums x 5 results); holding
+// n and any seeds. synth_arith_claim has only 250 distinct claims (25 sums x 10 bounds); holding
 // some out would leave sums the model never sees, so its train and dev differ only by seed (a
 // different stream) and dev measures how well the table was learnt, as a calculator test would.
 #include "data/synthetic.h"
@@ -51,8 +51,8 @@ std::vector<TaskCard> make_cards() {
   const std::string supported_title = "Is the claim supported?";
   const std::string supported_desc = "Answer Yes if the context states the claim, else No.";
   return {
-      card("synth_arith_claim", "math", T::classification, "Is the sum correct?",
-           "Answer Yes if the sum in the claim is right, else No.", {"claim"},
+      card("synth_arith_claim", "math", T::classification, "Is the claim correct?",
+           "Answer Yes if the inequality in the claim is true, else No.", {"claim"},
            {"answer"}, yes_no),
       card("synth_sorted_list", "math", T::pairwise, "Which list is sorted?",
            "Pick the list whose digits are in ascending order. Choice: A or B.",

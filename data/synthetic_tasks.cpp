@@ -34,21 +34,19 @@ std::pair<std::string, std::string> place(int label, std::string good, std::stri
 const char* choice(int label) { return label == 0 ? "A" : "B"; }
 const char* yes_no(int label) { return label == 0 ? "Yes" : "No"; }
 
-// --- synth_arith_claim: "a + b = c", is it correct? -----------------------------------------
-// Operands 0..4 keep the addition table at 25 entries, learnable from a few hundred examples.
-// A wrong result is off by 1 or 2 and stays in 0..8 like every true sum, so it is still a single
-// digit and no result value is possible for one label only.
+// --- synth_arith_claim: "a + b > c", is the claim true? ------------------------------------
+// Operands 0..4, bound 0..9, all single digits so every claim is 9 bytes. The truth is a
+// threshold on a + b - c: every digit carries graded evidence, which a small model picks up by
+// gradient descent. (An equality design, "a + b = c" or "a < b" / "a > b" with a free operator,
+// makes the label an XOR of features that each carry no signal alone, and a tiny model stayed
+// at chance on it for the whole quickstart budget.)
 Example arith_claim(Rng& rng, int label) {
-  const int a = rng.range(0, 4), b = rng.range(0, 4), sum = a + b;
-  int c = sum;
-  if (label == 1) {
-    std::vector<int> wrong;
-    for (int d : {-2, -1, 1, 2})
-      if (sum + d >= 0 && sum + d <= 8) wrong.push_back(sum + d);
-    c = rng.pick(wrong);
+  for (;;) {  // rejection sampling keeps the operands uniform within each label
+    const int a = rng.range(0, 4), b = rng.range(0, 4), c = rng.range(0, 9);
+    if ((a + b > c) != (label == 0)) continue;
+    return {{{"claim", std::to_string(a) + " + " + std::to_string(b) + " > " + std::to_string(c)}},
+            {{"answer", yes_no(label)}}};
   }
-  return {{{"claim", std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(c)}},
-          {{"answer", yes_no(label)}}};
 }
 
 // --- synth_sorted_list: which of two lists is in ascending order? ---------------------------
@@ -84,21 +82,25 @@ Example keyword_count(Rng& rng, int label) {
 }
 
 // --- synth_supported_claim: does a one-fact context support the claim? ----------------------
-// The claim always names the context's object; it repeats the colour (Yes) or swaps in another
-// one (No). Colours are drawn uniformly on both sides, so lengths carry no label.
+// The context states a count, the claim a lower bound on it: supported iff count > bound. Both
+// are digits 1..9 and differ; objects and items are drawn alike for both labels, so lengths carry
+// no label. (A colour-match design, "the box is red." / "the box is blue", is an equality test:
+// an XOR of two features that each carry no signal, which a tiny model did not learn within the
+// quickstart budget.)
 const std::vector<std::string> kObjects = {"box", "cup", "car", "hat", "bag", "door",
                                            "ball", "kite", "lamp", "vase", "sock", "bike"};
-const std::vector<std::string> kColours = {"red",  "blue", "green", "black", "white",
-                                           "pink", "gray", "brown", "gold",  "tan"};
+const std::vector<std::string> kItems = {"pens", "keys", "coins", "beads", "nails", "seeds"};
 
 Example supported_claim(Rng& rng, int label) {
   const std::string& obj = rng.pick(kObjects);
-  const size_t colour = rng.below(kColours.size());
-  size_t claimed = colour;
-  if (label == 1) claimed = (colour + 1 + rng.below(kColours.size() - 1)) % kColours.size();
-  return {{{"context", "the " + obj + " is " + kColours[colour] + "."},
-           {"claim", "the " + obj + " is " + kColours[claimed]}},
-          {{"answer", yes_no(label)}}};
+  const std::string& item = rng.pick(kItems);
+  for (;;) {
+    const int count = rng.range(1, 9), bound = rng.range(1, 9);
+    if (count == bound || (count > bound) != (label == 0)) continue;
+    return {{{"context", "the " + obj + " has " + std::to_string(count) + " " + item + "."},
+             {"claim", "the " + obj + " has more than " + std::to_string(bound) + " " + item}},
+            {{"answer", yes_no(label)}}};
+  }
 }
 
 // --- synth_refusal: refuse harmful requests, help with benign ones --------------------------

@@ -240,6 +240,7 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   d.get("train_examples", c.data.train_examples);
   d.get("dev_examples", c.data.dev_examples);
   d.get("seq_len", c.data.seq_len);
+  d.get("input_loss_weight", c.data.input_loss_weight);
   {
     Section mix = d.sub("mixture");
     mix.get("cap", c.data.mixture.cap);
@@ -358,6 +359,8 @@ void validate(const RunConfig& c) {
   require(c.data.train_examples > 0, "data.train_examples", "> 0", c.data.train_examples);
   require(c.data.dev_examples >= 0, "data.dev_examples", ">= 0", c.data.dev_examples);
   require(c.data.seq_len >= 8, "data.seq_len", ">= 8", c.data.seq_len);
+  require(c.data.input_loss_weight >= 0 && c.data.input_loss_weight <= 1, "data.input_loss_weight",
+          "in [0, 1]", c.data.input_loss_weight);
   require(c.data.mixture.cap > 0, "data.mixture.cap", "> 0", c.data.mixture.cap);
   for (const auto& [task, w] : c.data.mixture.weights) {
     if (!seen.count(task))
@@ -443,6 +446,7 @@ YAML::Node to_yaml(const RunConfig& c) {
   d["train_examples"] = c.data.train_examples;
   d["dev_examples"] = c.data.dev_examples;
   d["seq_len"] = c.data.seq_len;
+  d["input_loss_weight"] = c.data.input_loss_weight;
   d["mixture"]["cap"] = c.data.mixture.cap;
   if (!c.data.mixture.weights.empty())
     for (const auto& [t, w] : c.data.mixture.weights) d["mixture"]["weights"][t] = num(w);

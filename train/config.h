@@ -36,6 +36,7 @@ struct DataConfig {
   int train_examples = 4000;         // generated training examples per task
   int dev_examples = 200;            // generated dev examples per task
   int seq_len = 256;                 // packed row length (<= model.max_seq_len)
+  double input_loss_weight = 0.0;    // loss weight of prompt tokens (0: targets only, as FLAMe)
   MixtureConfig mixture;             // how tasks are mixed
 };
 

@@ -102,7 +102,8 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
   for (const auto& task : train_) sizes.push_back((long)task.size());
   data::MixtureSampler sampler(sizes, weights, cfg_.data.mixture.cap, sub_seed(cfg_.seed, 1));
   stream_ = std::make_unique<data::BatchStream>(&train_, sampler, cfg_.train.micro_batch_size,
-                                                cfg_.data.seq_len);
+                                                cfg_.data.seq_len,
+                                                float(cfg_.data.input_loss_weight));
 
   model_ = std::make_unique<model::Model>(cfg_.model.cfg, cfg_.train.micro_batch_size,
                                           cfg_.data.seq_len);
@@ -200,23 +201,23 @@ nlohmann::json Trainer::run() {
     const auto t0 = Clock::now();
     // The loss is a mean over every target token of the step, so count them all first: each
     // micro-batch's backward then scales by the same global count and accumulation is exact.
-    long loss_tokens = 0;
+    double loss_tokens = 0;  // sum of mask weights (= target tokens when input_loss_weight is 0)
     for (auto& b : micro) {
       b = stream_->next();
-      loss_tokens += b.n_loss_tokens();
+      loss_tokens += b.loss_weight();
       for (int32_t s : b.seg) iv_tokens += s != 0;
     }
     model.zero_grad();
     double loss_sum = 0;
     for (auto& b : micro) {
-      const long n = b.n_loss_tokens();
+      const double n = b.loss_weight();
       if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
       const float l = model.forward(b.tokens.data(), b.pos.data(), b.seg.data(), b.targets.data(),
                                     b.mask.data(), b.B, b.T);
       loss_sum += double(l) * n;
-      model.backward(float(std::max(loss_tokens, 1L)));
+      model.backward(float(std::max(loss_tokens, 1.0)));
     }
-    const double loss = loss_sum / std::max(loss_tokens, 1L);
+    const double loss = loss_sum / std::max(loss_tokens, 1.0);
     if (!std::isfinite(loss))
       throw Error("training diverged: loss is " + std::to_string(loss) + " at step " +
                   std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");

@@ -149,3 +149,18 @@ TEST(Packer, EmptyQueueAndBadArguments) {
   EXPECT_THROW(pack_row(b, 0, {no_target}, 0), flame::Error);
   EXPECT_THROW(make_batch(0, 8), flame::Error);
 }
+
+TEST(Packer, InputLossWeightMarksPromptPositions) {
+  Batch b = make_batch(1, 16);
+  TokenizedExample ex;
+  ex.input = {256, 10, 11, 12};  // BOS + 3 prompt tokens
+  ex.target = {20, 21, 257};     // 2 target tokens + EOS
+  ASSERT_EQ(pack_row(b, 0, {ex}, 0, 0.25f), 1);
+  // positions 0..2 predict prompt tokens 10,11,12 -> 0.25; 3..5 predict 20,21,EOS -> 1; 6 has no
+  // next token in the example -> 0.
+  const std::vector<float> expect = {0.25f, 0.25f, 0.25f, 1, 1, 1, 0};
+  for (size_t t = 0; t < expect.size(); ++t) EXPECT_FLOAT_EQ(b.mask[t], expect[t]) << t;
+  EXPECT_EQ(b.n_loss_tokens(), 6);
+  EXPECT_DOUBLE_EQ(b.loss_weight(), 3.75);
+  EXPECT_THROW(pack_row(b, 0, {ex}, 0, 1.5f), flame::Error);
+}

@@ -32,11 +32,11 @@ std::vector<std::string> words(const std::string& s) {
 
 std::string check_arith(const Example& ex) {
   int a, b, c;
-  char plus, eq;
+  char plus, gt;
   std::istringstream is(field(ex, "claim"));
-  is >> a >> plus >> b >> eq >> c;
-  EXPECT_TRUE(is && plus == '+' && eq == '=') << field(ex, "claim");
-  return a + b == c ? "Yes" : "No";
+  is >> a >> plus >> b >> gt >> c;
+  EXPECT_TRUE(is && plus == '+' && gt == '>') << field(ex, "claim");
+  return a + b > c ? "Yes" : "No";
 }
 
 bool ascending(const std::string& list) {
@@ -70,10 +70,12 @@ std::string check_supported(const Example& ex) {
   EXPECT_EQ(ctx.back(), '.');
   ctx.pop_back();
   const auto c = words(ctx), k = words(field(ex, "claim"));
-  EXPECT_EQ(c.size(), 4u);
-  EXPECT_EQ(k.size(), 4u);
+  EXPECT_EQ(c.size(), 5u);  // the <obj> has <n> <items>
+  EXPECT_EQ(k.size(), 7u);  // the <obj> has more than <m> <items>
   EXPECT_EQ(c[1], k[1]) << "claim is about the context's object";
-  return c == k ? "Yes" : "No";
+  EXPECT_EQ(c[4], k[6]) << "and the same items";
+  EXPECT_NE(c[3], k[5]);
+  return std::stoi(c[3]) > std::stoi(k[5]) ? "Yes" : "No";
 }
 
 std::string check_refusal(const Example& ex) {
@@ -164,7 +166,7 @@ TEST(Synthetic, Deterministic) {
     const Example ex = generate_synthetic(task, Split::train, 1, 0).front();
     return render(synthetic_card(task), ex).target + " | " + ex.inputs.back().second;
   };
-  EXPECT_EQ(first("synth_arith_claim"), "answer: Yes | 0 + 4 = 4");
+  EXPECT_EQ(first("synth_arith_claim"), "answer: Yes | 0 + 4 > 1");
   EXPECT_EQ(first("synth_refusal"), "choice: A | Sorry, I can't help.");
 }
 
@@ -202,7 +204,7 @@ TEST(Synthetic, SplitsAreDisjoint) {
     int shared = 0;
     for (const auto& ex : dev) shared += train.count(render(c, ex).input) > 0;
     if (c.name == "synth_arith_claim") {
-      // 125 possible claims: train and dev differ only by seed (see synthetic.cpp).
+      // 250 possible claims: train and dev differ only by seed (see synthetic.cpp).
       EXPECT_GT(shared, 0);
     } else {
       EXPECT_EQ(shared, 0) << c.name;
@@ -242,7 +244,7 @@ TEST(Synthetic, LengthDoesNotLeakTheLabel) {
   const double mr = refuse.first / refuse.second, mh = help.first / help.second;
   EXPECT_LT(std::max(mr, mh) / std::min(mr, mh), 1.10) << mr << " vs " << mh;
   for (const auto& ex : generate_synthetic("synth_arith_claim", Split::train, 500, 1))
-    EXPECT_EQ(field(ex, "claim").size(), 9u);  // "a + b = c": wrong sums keep one digit
+    EXPECT_EQ(field(ex, "claim").size(), 9u);  // "a + b > c": single digits throughout
 }
 
 TEST(Synthetic, ExamplesFitTheQuickstartContext) {

@@ -139,6 +139,7 @@ TEST(Config, RangeAndCrossFieldChecks) {
   expect_error("data: {tasks: [synth_nope]}", "data.tasks: unknown task 'synth_nope'");
   expect_error("data: {tasks: [synth_echo, synth_echo]}", "listed twice");
   expect_error("data: {tasks: []}", "data.tasks must name at least one task");
+  expect_error("data: {input_loss_weight: 1.5}", "data.input_loss_weight must be in [0, 1]");
   expect_error("data: {source: hdf5}", "data.source");
   expect_error("data: {tokenizer: sentencepiece-nope}", "data.tokenizer");
   expect_error("data: {tasks: [synth_echo], mixture: {weights: {synth_refusal: 1}}}",
