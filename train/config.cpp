@@ -419,9 +419,13 @@ void validate(const RunConfig& c) {
   require(c.train.log_interval > 0, "train.log_interval", "> 0", c.train.log_interval);
   require(c.train.eval_interval >= 0, "train.eval_interval", ">= 0 (0: evaluate at the end only)",
           c.train.eval_interval);
+#ifndef FLAME_WITH_CUDA
   if (c.train.device == "cuda")
-    config_error("train.device: CUDA backend not built/implemented yet (use device: cpu)");
-  if (c.train.device != "cpu")
+    config_error(
+        "train.device: cuda, but this binary was built without the CUDA backend (rebuild with "
+        "-DFLAME_CUDA=ON, or use device: cpu)");
+#endif
+  if (c.train.device != "cpu" && c.train.device != "cuda")
     config_error("train.device expects cpu|cuda (got '" + c.train.device + "')");
   require(!c.train.out_dir.empty(), "train.out_dir", "a directory", "''");
   require(c.train.threads >= 0, "train.threads", ">= 0 (0: all cores)", c.train.threads);

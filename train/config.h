@@ -63,7 +63,7 @@ struct TrainConfig {
   int micro_batch_size = 8;      // rows per forward/backward (batch_size / micro = accumulation)
   int log_interval = 10;         // steps between progress lines / metrics records
   int eval_interval = 250;       // steps between dev evaluations (0: only at the end)
-  std::string device = "cpu";    // cpu (cuda once the backend exists)
+  std::string device = "cpu";    // cpu | cuda (cuda needs a FLAME_WITH_CUDA build)
   std::string out_dir = "runs";  // run dir = <out_dir>/<name>/
   int threads = 0;               // OpenMP threads; 0 = all cores
   int grad_accum() const { return batch_size / micro_batch_size; }

@@ -13,6 +13,9 @@
 #include "data/synthetic.h"
 #include "kernels/adamw.h"
 #include "kernels/check.h"
+#ifdef FLAME_WITH_CUDA
+#include "kernels/cuda_check.h"
+#endif
 #include "train/schedule.h"
 
 namespace fs = std::filesystem;
@@ -52,6 +55,14 @@ uint64_t sub_seed(uint64_t seed, uint64_t stream) {
 Trainer::Trainer(RunConfig cfg, std::ostream& out)
     : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
   validate(cfg_);
+  const bool on_cuda = cfg_.train.device == "cuda";
+#ifdef FLAME_WITH_CUDA
+  if (on_cuda && !cuda::device_available())
+    throw Error("train.device: cuda, but no CUDA device available (use device: cpu)");
+#else
+  if (on_cuda)  // validate() already rejects it; kept so the CPU build can never pretend
+    throw Error("train.device: cuda, but this binary was built without the CUDA backend");
+#endif
   if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
   run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
   tok_ = data::make_tokenizer(cfg_.data.tokenizer);
@@ -108,8 +119,18 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
   model_ = std::make_unique<model::Model>(cfg_.model.cfg, cfg_.train.micro_batch_size,
                                           cfg_.data.seq_len);
   model_->init_weights(sub_seed(cfg_.seed, 2));
-  m_.assign(model_->num_params(), 0.0f);
-  v_.assign(model_->num_params(), 0.0f);
+#ifdef FLAME_WITH_CUDA
+  if (on_cuda) {
+    // Same initial weights as the CPU run; the AdamW moments live on the device.
+    cuda_ = std::make_unique<model::CudaModel>(cfg_.model.cfg, cfg_.train.micro_batch_size,
+                                               cfg_.data.seq_len);
+    cuda_->load_params(model_->params());
+  }
+#endif
+  if (!on_cuda) {
+    m_.assign(model_->num_params(), 0.0f);
+    v_.assign(model_->num_params(), 0.0f);
+  }
 
   char buf[512];
   std::snprintf(buf, sizeof buf,
@@ -133,11 +154,14 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
                 cfg_.model.cfg.n_head, cfg_.model.cfg.vocab_size, cfg_.train.batch_size,
                 cfg_.data.seq_len, cfg_.train.grad_accum(), cfg_.train.micro_batch_size,
                 omp_get_max_threads());
-  out_ << buf << std::endl;
+  out_ << buf << (on_cuda ? " | device cuda" : "") << std::endl;
 }
 
 nlohmann::json Trainer::run_eval(int step) {
   const auto t0 = Clock::now();
+#ifdef FLAME_WITH_CUDA
+  if (cuda_) cuda_->download_params(model_->params());  // evaluate the GPU weights on the CPU
+#endif
   nlohmann::json ev = evaluate(*model_, *tok_, dev_, cfg_.eval.max_examples);
   char buf[256];
   std::string line = "eval step " + std::to_string(step);
@@ -196,6 +220,11 @@ nlohmann::json Trainer::run() {
   nlohmann::json last_eval;
   int last_eval_step = 0;
   std::vector<data::Batch> micro(accum);
+#ifdef FLAME_WITH_CUDA
+  model::CudaModel* const gpu = cuda_.get();
+#else
+  constexpr bool gpu = false;
+#endif
 
   for (int step = 1; step <= steps; ++step) {
     const auto t0 = Clock::now();
@@ -207,31 +236,59 @@ nlohmann::json Trainer::run() {
       loss_tokens += b.loss_weight();
       for (int32_t s : b.seg) iv_tokens += s != 0;
     }
-    model.zero_grad();
-    double loss_sum = 0;
-    for (auto& b : micro) {
-      const double n = b.loss_weight();
-      if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
-      const float l = model.forward(b.tokens.data(), b.pos.data(), b.seg.data(), b.targets.data(),
-                                    b.mask.data(), b.B, b.T);
-      loss_sum += double(l) * n;
-      model.backward(float(std::max(loss_tokens, 1.0)));
+    const double lr = sched.at(step);
+    double loss_sum = 0, gnorm = 0;
+#ifdef FLAME_WITH_CUDA
+    if (gpu) {
+      // The same step on the device: forward/backward per micro-batch with the step's global
+      // normaliser, then global clipping folded into one AdamW step (decay flags inside).
+      gpu->zero_grad();
+      for (auto& b : micro) {
+        const double n = b.loss_weight();
+        if (n == 0) continue;
+        const float l = gpu->forward(b.tokens.data(), b.pos.data(), b.seg.data(),
+                                     b.targets.data(), b.mask.data(), b.B, b.T);
+        loss_sum += double(l) * n;
+        gpu->backward(float(std::max(loss_tokens, 1.0)));
+      }
+    }
+#endif
+    if (!gpu) {
+      model.zero_grad();
+      for (auto& b : micro) {
+        const double n = b.loss_weight();
+        if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
+        const float l = model.forward(b.tokens.data(), b.pos.data(), b.seg.data(),
+                                      b.targets.data(), b.mask.data(), b.B, b.T);
+        loss_sum += double(l) * n;
+        model.backward(float(std::max(loss_tokens, 1.0)));
+      }
     }
     const double loss = loss_sum / std::max(loss_tokens, 1.0);
     if (!std::isfinite(loss))
       throw Error("training diverged: loss is " + std::to_string(loss) + " at step " +
                   std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");
 
-    // Global grad-norm clipping, then AdamW per tensor (no weight decay on norms and biases).
-    const double gnorm = std::sqrt(cpu::sum_squares(grads, n_params));
-    if (opt.grad_clip > 0 && gnorm > opt.grad_clip)
-      cpu::scale_inplace(grads, n_params, float(opt.grad_clip / gnorm));
-    const double lr = sched.at(step);
-    for (const auto& p : model.param_info()) {
-      const cpu::AdamWParams ap{float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
-                                p.decay ? float(opt.weight_decay) : 0.0f, step};
-      cpu::adamw_update(params + p.offset, grads + p.offset, m_.data() + p.offset,
-                        v_.data() + p.offset, (long)p.numel(), ap);
+#ifdef FLAME_WITH_CUDA
+    if (gpu) {
+      gnorm = gpu->grad_norm();
+      const double clip_scale =
+          opt.grad_clip > 0 && gnorm > opt.grad_clip ? opt.grad_clip / gnorm : 1.0;
+      gpu->adamw_step(float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
+                      float(opt.weight_decay), step, float(clip_scale));
+    }
+#endif
+    if (!gpu) {
+      // Global grad-norm clipping, then AdamW per tensor (no weight decay on norms and biases).
+      gnorm = std::sqrt(cpu::sum_squares(grads, n_params));
+      if (opt.grad_clip > 0 && gnorm > opt.grad_clip)
+        cpu::scale_inplace(grads, n_params, float(opt.grad_clip / gnorm));
+      for (const auto& p : model.param_info()) {
+        const cpu::AdamWParams ap{float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
+                                  p.decay ? float(opt.weight_decay) : 0.0f, step};
+        cpu::adamw_update(params + p.offset, grads + p.offset, m_.data() + p.offset,
+                          v_.data() + p.offset, (long)p.numel(), ap);
+      }
     }
     const double dt = seconds_since(t0);
     train_s += dt;

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "tests/train/run_flame.h"
+#ifdef FLAME_WITH_CUDA
+#include "kernels/cuda_check.h"
+#endif
 
 using flame_test::run_flame;
 using flame_test::Scratch;
@@ -59,7 +62,14 @@ TEST(Cli, ConfigErrorsExit1) {
   expect_one_line_error(run_flame(s, "train " + ok + " optim.lrr=1"), 1, "unknown key 'optim.lrr'");
   expect_one_line_error(run_flame(s, "train " + ok + " model.preset=nope"), 1,
                         "model.preset file not found: configs/models/nope.yaml");
-  expect_one_line_error(run_flame(s, "train " + ok + " train.device=cuda"), 1, "CUDA backend");
+#ifndef FLAME_WITH_CUDA
+  expect_one_line_error(run_flame(s, "train " + ok + " train.device=cuda"), 1,
+                        "built without the CUDA backend");
+#else
+  if (!flame::cuda::device_available())
+    expect_one_line_error(run_flame(s, "train " + ok + " train.device=cuda"), 1,
+                          "no CUDA device available");
+#endif
   expect_one_line_error(run_flame(s, "train " + ok + " steps"), 1, "steps");
   // nothing was trained, so nothing was written
   EXPECT_FALSE(std::filesystem::exists(s.dir / "runs"));
