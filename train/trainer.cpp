@@ -56,12 +56,9 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
     : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
   validate(cfg_);
   const bool on_cuda = cfg_.train.device == "cuda";
-#ifdef FLAME_WITH_CUDA
+#ifdef FLAME_WITH_CUDA  // (a CPU-only build's validate() has already refused device: cuda)
   if (on_cuda && !cuda::device_available())
     throw Error("train.device: cuda, but no CUDA device available (use device: cpu)");
-#else
-  if (on_cuda)  // validate() already rejects it; kept so the CPU build can never pretend
-    throw Error("train.device: cuda, but this binary was built without the CUDA backend");
 #endif
   if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
   run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
@@ -237,52 +234,45 @@ nlohmann::json Trainer::run() {
       for (int32_t s : b.seg) iv_tokens += s != 0;
     }
     const double lr = sched.at(step);
-    double loss_sum = 0, gnorm = 0;
-#ifdef FLAME_WITH_CUDA
-    if (gpu) {
-      // The same step on the device: forward/backward per micro-batch with the step's global
-      // normaliser, then global clipping folded into one AdamW step (decay flags inside).
-      gpu->zero_grad();
-      for (auto& b : micro) {
-        const double n = b.loss_weight();
-        if (n == 0) continue;
-        const float l = gpu->forward(b.tokens.data(), b.pos.data(), b.seg.data(),
-                                     b.targets.data(), b.mask.data(), b.B, b.T);
-        loss_sum += double(l) * n;
-        gpu->backward(float(std::max(loss_tokens, 1.0)));
-      }
-    }
-#endif
-    if (!gpu) {
-      model.zero_grad();
+    // Forward and backward over the step's micro-batches on whichever model trains (the CPU
+    // Model and the CudaModel share this interface), each scaled by the step's one normaliser.
+    auto accumulate = [&](auto& m) {
+      m.zero_grad();
+      double sum = 0;
       for (auto& b : micro) {
         const double n = b.loss_weight();
         if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
-        const float l = model.forward(b.tokens.data(), b.pos.data(), b.seg.data(),
-                                      b.targets.data(), b.mask.data(), b.B, b.T);
-        loss_sum += double(l) * n;
-        model.backward(float(std::max(loss_tokens, 1.0)));
+        sum += double(m.forward(b.tokens.data(), b.pos.data(), b.seg.data(), b.targets.data(),
+                                b.mask.data(), b.B, b.T)) * n;
+        m.backward(float(std::max(loss_tokens, 1.0)));
       }
-    }
+      return sum;
+    };
+#ifdef FLAME_WITH_CUDA
+    const double loss_sum = gpu ? accumulate(*gpu) : accumulate(model);
+#else
+    const double loss_sum = accumulate(model);
+#endif
     const double loss = loss_sum / std::max(loss_tokens, 1.0);
     if (!std::isfinite(loss))
       throw Error("training diverged: loss is " + std::to_string(loss) + " at step " +
                   std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");
 
+    // Global grad-norm clipping, then AdamW (no weight decay on norms and biases).
+    auto clip_scale = [&](double norm) {
+      return opt.grad_clip > 0 && norm > opt.grad_clip ? opt.grad_clip / norm : 1.0;
+    };
+    double gnorm = 0;
 #ifdef FLAME_WITH_CUDA
     if (gpu) {
-      gnorm = gpu->grad_norm();
-      const double clip_scale =
-          opt.grad_clip > 0 && gnorm > opt.grad_clip ? opt.grad_clip / gnorm : 1.0;
+      gnorm = gpu->grad_norm();  // clipping is folded into the one AdamW launch
       gpu->adamw_step(float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
-                      float(opt.weight_decay), step, float(clip_scale));
+                      float(opt.weight_decay), step, float(clip_scale(gnorm)));
     }
 #endif
     if (!gpu) {
-      // Global grad-norm clipping, then AdamW per tensor (no weight decay on norms and biases).
       gnorm = std::sqrt(cpu::sum_squares(grads, n_params));
-      if (opt.grad_clip > 0 && gnorm > opt.grad_clip)
-        cpu::scale_inplace(grads, n_params, float(opt.grad_clip / gnorm));
+      if (clip_scale(gnorm) < 1.0) cpu::scale_inplace(grads, n_params, float(clip_scale(gnorm)));
       for (const auto& p : model.param_info()) {
         const cpu::AdamWParams ap{float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
                                   p.decay ? float(opt.weight_decay) : 0.0f, step};
