@@ -45,8 +45,9 @@ Example swap_pair(const TaskCard& card, const Example& ex) {
   std::swap(*a, *b);
   FLAME_CHECK(!out.outputs.empty(), "example of " << card.name << " has no outputs");
   std::string& label = out.outputs.front().second;
-  FLAME_CHECK(label == "A" || label == "B", "pairwise label must be A or B, got '" << label << "'");
-  label = label == "A" ? "B" : "A";
+  FLAME_CHECK(label == "A" || label == "B" || label == "Tie",
+              "pairwise label must be A, B or Tie, got '" << label << "'");
+  if (label != "Tie") label = label == "A" ? "B" : "A";
   return out;
 }
 
@@ -79,7 +80,9 @@ void validate_task_card(const TaskCard& c, const std::string& origin) {
     if (!seen.insert(f).second) bad("input field '" + f + "' appears twice");
   switch (c.type) {
     case TaskType::pairwise:
-      if (c.labels != std::vector<std::string>{"A", "B"}) bad("pairwise labels must be [A, B]");
+      if (c.labels != std::vector<std::string>{"A", "B"} &&
+          c.labels != std::vector<std::string>{"A", "B", "Tie"})
+        bad("pairwise labels must be [A, B], or [A, B, Tie] when ties are kept");
       if (c.pair_fields.size() != 2) bad("pairwise needs exactly two 'pair_fields'");
       for (const auto& f : c.pair_fields)
         if (!seen.count(f)) bad("pair field '" + f + "' is not an input field");

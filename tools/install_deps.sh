@@ -13,6 +13,7 @@ packages=(
   libgtest-dev             # tests
   libsentencepiece-dev     # tokenizer (data pipeline)
   libhdf5-dev              # token shards (data pipeline)
+  zlib1g-dev               # gzip / tar.gz raw datasets
 )
 
 missing=()
