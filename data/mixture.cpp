@@ -40,8 +40,10 @@ uint64_t permute(uint64_t key, uint64_t n, uint64_t i) {
 }  // namespace
 
 MixtureSampler::MixtureSampler(std::vector<long> sizes, std::vector<double> weights, long cap,
-                               uint64_t seed)
+                               uint64_t seed, double temperature)
     : sizes_(std::move(sizes)) {
+  FLAME_CHECK(temperature > 0 && std::isfinite(temperature),
+              "mixture temperature must be > 0 (got " << temperature << ")");
   FLAME_CHECK(!sizes_.empty(), "mixture has no tasks");
   if (weights.empty()) weights.assign(sizes_.size(), -1.0);  // all examples-proportional
   FLAME_CHECK(weights.size() == sizes_.size(),
@@ -55,8 +57,8 @@ MixtureSampler::MixtureSampler(std::vector<long> sizes, std::vector<double> weig
     const double w = weights[i] < 0 ? double(cap > 0 ? std::min(sizes_[i], cap) : sizes_[i])
                                     : weights[i];
     FLAME_CHECK(w == 0 || sizes_[i] > 0, "task " << i << " has weight " << w << " but no examples");
-    rates_[i] = w;
-    total += w;
+    rates_[i] = temperature == 1.0 ? w : std::pow(w, 1.0 / temperature);
+    total += rates_[i];
   }
   FLAME_CHECK(total > 0, "all mixture weights are zero");
   for (double& r : rates_) r /= total;

@@ -18,8 +18,10 @@ struct MixtureState {
 class MixtureSampler {
  public:
   // sizes[i]: examples available for task i; weights[i] < 0 means examples-proportional
-  // (min(size, cap)); otherwise the explicit weight. Rates are normalised.
-  MixtureSampler(std::vector<long> sizes, std::vector<double> weights, long cap, uint64_t seed);
+  // (min(size, cap)); otherwise the explicit weight. temperature T rescales every weight w to
+  // w^(1/T) before normalising (T > 1 flattens the mixture toward uniform, as in T5/mT5).
+  MixtureSampler(std::vector<long> sizes, std::vector<double> weights, long cap, uint64_t seed,
+                 double temperature = 1.0);
   // Next (task, example index): task drawn by rate, example index walks a per-task seeded
   // permutation (reshuffled each epoch of that task).
   std::pair<int, long> next();

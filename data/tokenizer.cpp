@@ -2,6 +2,8 @@
 // vocabulary is tiny (258), which suits the small models that train on the CPU.
 #include "data/tokenizer.h"
 
+#include "data/sp_tokenizer.h"
+
 #include "kernels/check.h"
 
 namespace flame::data {
@@ -25,7 +27,9 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind) {
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "word") return make_synthetic_word_tokenizer();
-  throw Error("unknown tokenizer '" + kind + "' (available: byte, word)");
+  if (kind.size() > 6 && kind.compare(kind.size() - 6, 6, ".model") == 0)
+    return std::make_unique<SentencePieceTokenizer>(kind);
+  throw Error("unknown tokenizer '" + kind + "' (available: byte, word, <path>.model)");
 }
 
 }  // namespace flame::data

@@ -18,6 +18,9 @@ class Tokenizer {
   virtual int32_t bos_id() const = 0;
   virtual int32_t eos_id() const = 0;
   virtual std::string name() const = 0;  // e.g. "byte"; recorded in checkpoints/shards
+  // Identifies the exact vocabulary: shards and checkpoints record it, and reading them with a
+  // tokenizer whose fingerprint differs is refused.
+  virtual std::string fingerprint() const { return name(); }
 };
 
 class ByteTokenizer final : public Tokenizer {
@@ -30,7 +33,8 @@ class ByteTokenizer final : public Tokenizer {
   std::string name() const override { return "byte"; }
 };
 
-// "byte" -> ByteTokenizer; anything else throws flame::Error naming it.
+// "byte" -> ByteTokenizer, "word" -> the synthetic-vocabulary WordTokenizer, a path ending in
+// ".model" -> SentencePieceTokenizer; anything else throws flame::Error naming it.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind);
 
 }  // namespace flame::data
@@ -52,6 +56,7 @@ class WordTokenizer final : public Tokenizer {
   int32_t bos_id() const override { return 256; }
   int32_t eos_id() const override { return 257; }
   std::string name() const override { return "word"; }
+  std::string fingerprint() const override;  // "word:<hash of the pieces>"
 
  private:
   std::vector<std::string> pieces_;

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <map>
 
+#include <cstdio>
+
 #include "data/render.h"
+#include "data/rng.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "kernels/check.h"
@@ -85,6 +88,18 @@ std::unique_ptr<Tokenizer> make_synthetic_word_tokenizer() {
     }
   }
   return std::make_unique<WordTokenizer>(corpus, /*max_pieces=*/4096);
+}
+
+}  // namespace flame::data
+
+namespace flame::data {
+
+std::string WordTokenizer::fingerprint() const {
+  uint64_t h = hash_str("word");
+  for (const auto& p : pieces_) h = hash_combine(h, hash_str(p));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "word:%016llx", (unsigned long long)h);
+  return buf;
 }
 
 }  // namespace flame::data

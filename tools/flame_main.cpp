@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "kernels/check.h"
+#include "tools/data_commands.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -84,6 +85,8 @@ int main(int argc, char** argv) {
   train->footer("Writes <train.out_dir>/<name>/{config.yaml,metrics.jsonl,summary.json}; the "
                 "last line of stdout is the JSON summary.");
   CLI::App* version = app.add_subcommand("version", "Print the version");
+  flame::tools::DataCommands data_cmds;
+  data_cmds.add_to(app);
 
   try {
     // `flame --version` alone should not trip require_subcommand.
@@ -106,7 +109,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (train->parsed()) return cmd_train(config_path, overrides);
-    return fail("a subcommand is required: train or version (see flame --help)", 2);
+    if (const int rc = data_cmds.run(); rc >= 0) return rc;
+    return fail("a subcommand is required: train, prepare, tokenizer, data or version (see flame --help)", 2);
   } catch (const flame::Error& e) {
     return fail(e.what(), 1);
   } catch (const YAML::Exception& e) {

@@ -5,12 +5,15 @@
 #include <climits>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "data/stats.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "kernels/check.h"
+#include <nlohmann/json.hpp>
 #include "model/config_yaml.h"
 
 namespace fs = std::filesystem;
@@ -226,6 +229,25 @@ void apply_override(YAML::Node& root, const std::string& kv) {
   cur[keys.back()] = value;
 }
 
+namespace {
+
+// The tokenizer a shard directory was made with (flame prepare writes tokenizer.json).
+std::string shards_tokenizer(const std::string& dir) {
+  const fs::path info = fs::path(dir) / "tokenizer.json";
+  if (!fs::is_regular_file(info))
+    config_error("data.shards: " + info.string() + " not found (shards from flame prepare have it)");
+  std::ifstream f(info);
+  try {
+    const auto j = nlohmann::json::parse(f);
+    const std::string kind = j.at("kind");
+    return kind.ends_with(".model") ? (fs::path(dir) / kind).string() : kind;
+  } catch (const std::exception& e) {
+    config_error("data.shards: bad " + info.string() + ": " + e.what());
+  }
+}
+
+}  // namespace
+
 RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   RunConfig c;
   Section top(root, "");
@@ -235,6 +257,8 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   // data first: the model section needs the tokenizer's vocabulary size.
   Section d = top.sub("data");
   d.get("source", c.data.source);
+  d.get("shards", c.data.shards);
+  if (c.data.source == "shards") c.data.tokenizer = "auto";
   d.get("tokenizer", c.data.tokenizer);
   d.get("tasks", c.data.tasks);
   d.get("train_examples", c.data.train_examples);
@@ -244,6 +268,7 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   {
     Section mix = d.sub("mixture");
     mix.get("cap", c.data.mixture.cap);
+    mix.get("temperature", c.data.mixture.temperature);
     YAML::Node w = mix.raw("weights");
     if (w && !w.IsNull()) {
       if (!w.IsMap()) type_error("data.mixture.weights", "a map of task: weight", w);
@@ -258,10 +283,21 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
     mix.finish();
   }
   d.finish();
+  if (c.data.source == "shards") {
+    if (c.data.shards.empty()) config_error("data.source is 'shards' but data.shards is not set");
+    if (!fs::is_directory(c.data.shards))
+      config_error("data.shards: no directory " + c.data.shards + " (run flame prepare first)");
+    if (c.data.tokenizer == "auto") c.data.tokenizer = shards_tokenizer(c.data.shards);
+  }
   if (c.data.tasks.size() == 1 && c.data.tasks[0] == "all") {
     c.data.tasks.clear();
-    for (const auto& card : data::synthetic_cards())
-      if (!card.flipped_labels) c.data.tasks.push_back(card.name);
+    if (c.data.source == "shards") {
+      for (const auto& path : data::find_shards(c.data.shards))
+        c.data.tasks.push_back(fs::path(path).stem().string());
+    } else {
+      for (const auto& card : data::synthetic_cards())
+        if (!card.flipped_labels) c.data.tasks.push_back(card.name);
+    }
   }
 
   std::unique_ptr<data::Tokenizer> tok;
@@ -337,9 +373,8 @@ void validate(const RunConfig& c) {
           "name", "a plain directory name", "'" + c.name + "'");
 
   // data
-  if (c.data.source != "synthetic")
-    config_error("data.source expects 'synthetic' (got '" + c.data.source +
-                 "'); HDF5 shards are not supported yet");
+  if (c.data.source != "synthetic" && c.data.source != "shards")
+    config_error("data.source expects 'synthetic' or 'shards' (got '" + c.data.source + "')");
   std::unique_ptr<data::Tokenizer> tok;
   try {
     tok = data::make_tokenizer(c.data.tokenizer);
@@ -349,10 +384,15 @@ void validate(const RunConfig& c) {
   if (c.data.tasks.empty()) config_error("data.tasks must name at least one task");
   std::set<std::string> seen;
   for (const auto& t : c.data.tasks) {
-    try {
-      data::synthetic_card(t);
-    } catch (const Error&) {
-      config_error("data.tasks: unknown task '" + t + "'");
+    if (c.data.source == "shards") {
+      if (!fs::is_regular_file(fs::path(c.data.shards) / (t + ".h5")))
+        config_error("data.tasks: no shard " + t + ".h5 in " + c.data.shards);
+    } else {
+      try {
+        data::synthetic_card(t);
+      } catch (const Error&) {
+        config_error("data.tasks: unknown task '" + t + "'");
+      }
     }
     if (!seen.insert(t).second) config_error("data.tasks: task '" + t + "' listed twice");
   }
@@ -362,6 +402,8 @@ void validate(const RunConfig& c) {
   require(c.data.input_loss_weight >= 0 && c.data.input_loss_weight <= 1, "data.input_loss_weight",
           "in [0, 1]", c.data.input_loss_weight);
   require(c.data.mixture.cap > 0, "data.mixture.cap", "> 0", c.data.mixture.cap);
+  require(c.data.mixture.temperature > 0, "data.mixture.temperature", "> 0",
+          c.data.mixture.temperature);
   for (const auto& [task, w] : c.data.mixture.weights) {
     if (!seen.count(task))
       config_error("data.mixture.weights: task '" + task + "' is not in data.tasks");
@@ -444,6 +486,7 @@ YAML::Node to_yaml(const RunConfig& c) {
 
   YAML::Node d;
   d["source"] = c.data.source;
+  if (!c.data.shards.empty()) d["shards"] = c.data.shards;
   d["tokenizer"] = c.data.tokenizer;
   d["tasks"] = c.data.tasks;
   d["tasks"].SetStyle(YAML::EmitterStyle::Block);
@@ -452,6 +495,7 @@ YAML::Node to_yaml(const RunConfig& c) {
   d["seq_len"] = c.data.seq_len;
   d["input_loss_weight"] = c.data.input_loss_weight;
   d["mixture"]["cap"] = c.data.mixture.cap;
+  d["mixture"]["temperature"] = num(c.data.mixture.temperature);
   if (!c.data.mixture.weights.empty())
     for (const auto& [t, w] : c.data.mixture.weights) d["mixture"]["weights"][t] = num(w);
   n["data"] = d;

@@ -25,16 +25,20 @@ struct ModelSection {
 
 struct MixtureConfig {
   long cap = 65536;                       // examples-proportional cap per task (paper: 2^16)
+  double temperature = 1.0;               // rates ~ weight^(1/T); > 1 flattens toward uniform
   std::map<std::string, double> weights;  // explicit weights; when non-empty every task is
                                           // sampled by weight (unlisted tasks weigh 1.0)
 };
 
 struct DataConfig {
-  std::string source = "synthetic";  // only the embedded synthetic generator for now
-  std::string tokenizer = "byte";    // data::make_tokenizer kind
-  std::vector<std::string> tasks{"all"};  // task names; "all" = every non-flipped synthetic task
-  int train_examples = 4000;         // generated training examples per task
-  int dev_examples = 200;            // generated dev examples per task
+  std::string source = "synthetic";  // synthetic (embedded generator) | shards (flame prepare)
+  std::string shards;                // source shards: the directory flame prepare wrote
+  std::string tokenizer = "byte";    // data::make_tokenizer kind; with shards, "auto" (default)
+                                     // takes the shards' own tokenizer
+  std::vector<std::string> tasks{"all"};  // task names; "all" = every non-flipped synthetic task,
+                                          // or every shard in data.shards
+  int train_examples = 4000;         // synthetic: generated training examples per task
+  int dev_examples = 200;            // synthetic: generated dev examples per task
   int seq_len = 256;                 // packed row length (<= model.max_seq_len)
   double input_loss_weight = 0.0;    // loss weight of prompt tokens (0: targets only, as FLAMe)
   MixtureConfig mixture;             // how tasks are mixed

@@ -132,11 +132,41 @@ std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Qu
 
 namespace {
 
+// How the labels continue a prompt, tokenized exactly as training saw them: the target
+// "<field>: <label>" is encoded on its own after the encoded input, so the prompt is the input's
+// tokens plus the tokens every label's target shares (with SentencePiece, encoding the prompt
+// text "...<field>: " in one piece would tokenize the boundary differently from training).
+struct LabelTokens {
+  std::vector<int32_t> shared;               // target tokens common to every label
+  std::vector<std::vector<int32_t>> rest;    // per label: its remaining (non-empty) tokens
+};
+
+LabelTokens label_tokens(const data::Tokenizer& tok, const data::TaskCard& card) {
+  std::vector<std::vector<int32_t>> full;
+  for (const auto& l : card.labels) full.push_back(tok.encode(card.output_fields.front() + ": " + l));
+  size_t p = 0;
+  for (bool same = true; same; ++p)
+    for (const auto& f : full) same = same && p < f.size() && f[p] == full[0][p];
+  --p;  // the loop overshoots by one
+  // Every label needs at least one token of its own (a label that is a prefix of another).
+  for (const auto& f : full) p = std::min(p, f.size() - 1);
+  LabelTokens lt;
+  lt.shared.assign(full[0].begin(), full[0].begin() + long(p));
+  for (const auto& f : full) {
+    lt.rest.emplace_back(f.begin() + long(p), f.end());
+    FLAME_CHECK(!lt.rest.back().empty(), "task " << card.name << ": empty label");
+  }
+  return lt;
+}
+
 std::vector<int32_t> prompt_tokens(const data::Tokenizer& tok, const data::TaskCard& card,
-                                   const data::Example& ex) {
+                                   const data::Example& ex, const std::vector<int32_t>& shared) {
+  std::string text = data::scoring_prompt(card, ex);
+  text.resize(text.size() - card.output_fields.front().size() - 2);  // the input alone
   std::vector<int32_t> t{tok.bos_id()};
-  const auto body = tok.encode(data::scoring_prompt(card, ex));
+  const auto body = tok.encode(text);
   t.insert(t.end(), body.begin(), body.end());
+  t.insert(t.end(), shared.begin(), shared.end());
   return t;
 }
 
@@ -148,26 +178,23 @@ std::vector<std::vector<double>> label_probs(model::Model& model, const data::To
                                              const std::vector<data::Example>& exs) {
   const size_t L = card.labels.size();
   FLAME_CHECK(L >= 2, "task " << card.name << " has " << L << " labels; scoring needs >= 2");
-  std::vector<std::vector<int32_t>> label_toks;
+  const LabelTokens lt = label_tokens(tok, card);
+  const auto& label_toks = lt.rest;
   std::set<int32_t> firsts;
-  for (const auto& l : card.labels) {
-    label_toks.push_back(tok.encode(l));
-    FLAME_CHECK(!label_toks.back().empty(), "task " << card.name << ": empty label");
-    firsts.insert(label_toks.back().front());
-  }
+  for (const auto& t : label_toks) firsts.insert(t.front());
   const bool first_token = firsts.size() == L;
 
   std::vector<Query> qs;
   for (const auto& ex : exs) {
-    const auto p = prompt_tokens(tok, card, ex);
+    const auto p = prompt_tokens(tok, card, ex, lt.shared);
     if (first_token) {
       Query q{p, (int)p.size(), {}, {}};
-      for (const auto& lt : label_toks) q.candidates.push_back(lt.front());
+      for (const auto& t : label_toks) q.candidates.push_back(t.front());
       qs.push_back(std::move(q));
     } else {
-      for (const auto& lt : label_toks) {
-        Query q{p, (int)p.size(), {}, lt};
-        q.tokens.insert(q.tokens.end(), lt.begin(), lt.end() - 1);
+      for (const auto& t : label_toks) {
+        Query q{p, (int)p.size(), {}, t};
+        q.tokens.insert(q.tokens.end(), t.begin(), t.end() - 1);
         qs.push_back(std::move(q));
       }
     }
@@ -217,20 +244,29 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
 
 nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
                              const data::TaskCard& card, const std::vector<data::Example>& exs) {
-  FLAME_CHECK(card.labels.size() == 2, "pairwise task " << card.name << " needs 2 labels");
+  const size_t L = card.labels.size();  // A, B (, Tie)
+  FLAME_CHECK(L == 2 || L == 3, "pairwise task " << card.name << " needs labels A, B (, Tie)");
   std::vector<data::Example> swapped;
   for (const auto& ex : exs) swapped.push_back(data::swap_pair(card, ex));
   const auto po = label_probs(model, tok, card, exs);
   const auto ps = label_probs(model, tok, card, swapped);
-  long correct = 0, correct_single = 0, consistent = 0;
+  auto mirror = [](int k) { return k == 0 ? 1 : k == 1 ? 0 : k; };  // A<->B, Tie stays
+  double correct = 0;
+  long correct_single = 0, consistent = 0;
   for (size_t e = 0; e < exs.size(); ++e) {
-    // P(first-presented response better): A in the original order, B once swapped.
-    const double p_first = 0.5 * (po[e][0] + ps[e][1]);
-    const int pred = p_first >= 0.5 ? 0 : 1;
+    // Each outcome averaged over both presentation orders: "the first-presented response is
+    // better" is A in the original order and B once swapped.
+    std::vector<double> p(L);
+    for (size_t k = 0; k < L; ++k) p[k] = 0.5 * (po[e][k] + ps[e][size_t(mirror(int(k)))]);
     const int truth = label_index(card, exs[e].label());
-    correct += pred == truth;
+    // A model that ignores the content gives exactly equal averages: a tie is a coin flip, not a
+    // win for whichever label comes first.
+    const double best = *std::max_element(p.begin(), p.end());
+    int n_best = 0;
+    for (double x : p) n_best += x >= best - 1e-9;
+    if (p[size_t(truth)] >= best - 1e-9) correct += 1.0 / n_best;
     correct_single += argmax(po[e]) == truth;
-    consistent += argmax(po[e]) != argmax(ps[e]);  // same response preferred in both orders
+    consistent += mirror(argmax(po[e])) == argmax(ps[e]);  // same verdict in both orders
   }
   const double n = std::max<size_t>(exs.size(), 1);
   return {{"metric", "accuracy"},

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "data/render.h"
+#include "data/shard.h"
 #include "data/synthetic.h"
 #include "kernels/adamw.h"
 #include "kernels/check.h"
@@ -52,26 +53,10 @@ uint64_t sub_seed(uint64_t seed, uint64_t stream) {
 
 }  // namespace
 
-Trainer::Trainer(RunConfig cfg, std::ostream& out)
-    : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
-  validate(cfg_);
-  const bool on_cuda = cfg_.train.device == "cuda";
-#ifdef FLAME_WITH_CUDA  // (a CPU-only build's validate() has already refused device: cuda)
-  if (on_cuda && !cuda::device_available())
-    throw Error("train.device: cuda, but no CUDA device available (use device: cpu)");
-#endif
-  if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
-  run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
-  tok_ = data::make_tokenizer(cfg_.data.tokenizer);
-
-  // Data: generate, render and tokenize every task (tasks are independent: one per thread).
-  const auto t0 = Clock::now();
-  const size_t n_tasks = cfg_.data.tasks.size();
-  train_.resize(n_tasks);
-  dev_.resize(n_tasks);
-  const uint64_t data_seed = sub_seed(cfg_.seed, 0);
+void Trainer::generate_synthetic_tasks(uint64_t data_seed) {
+  // Tasks are independent: one per thread.
 #pragma omp parallel for schedule(dynamic, 1)
-  for (size_t i = 0; i < n_tasks; ++i) {
+  for (size_t i = 0; i < train_.size(); ++i) {
     const auto& card = data::synthetic_card(cfg_.data.tasks[i]);
     const auto exs = data::generate_synthetic(card.name, data::Split::train,
                                               cfg_.data.train_examples, data_seed);
@@ -92,12 +77,60 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
     dev_[i].examples = data::generate_synthetic(card.name, data::Split::dev,
                                                 cfg_.data.dev_examples, data_seed);
   }
-  long n_tok = 0, n_long = 0;
+}
+
+void Trainer::load_shards() {
+  // HDF5 reads are serial (the serial HDF5 library is not thread-safe); the shard's tokenizer
+  // must be this run's, and every token id must fit the model's vocabulary.
+  for (size_t i = 0; i < train_.size(); ++i) {
+    const auto path = (fs::path(cfg_.data.shards) / (cfg_.data.tasks[i] + ".h5")).string();
+    const data::TaskShard s = data::read_shard(path, tok_->fingerprint());
+    for (int32_t t : s.train.tokens)
+      FLAME_CHECK(t >= 0 && t < cfg_.model.cfg.vocab_size,
+                  "shard " << path << ": token id " << t << " outside the model's vocabulary ("
+                           << cfg_.model.cfg.vocab_size << ")");
+    train_[i].reserve(s.train.size());
+    for (size_t k = 0; k < s.train.size(); ++k) train_[i].push_back(s.train.example(k, int(i)));
+    FLAME_CHECK(!train_[i].empty(), "shard " << path << " has no training examples");
+    dev_[i].card = s.card;
+    dev_[i].examples = s.dev_examples;
+  }
+}
+
+long Trainer::n_dev() const {
+  long n = 0;
+  for (const auto& d : dev_) n += long(d.examples.size());
+  return n;
+}
+
+Trainer::Trainer(RunConfig cfg, std::ostream& out)
+    : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
+  validate(cfg_);
+  const bool on_cuda = cfg_.train.device == "cuda";
+#ifdef FLAME_WITH_CUDA  // (a CPU-only build's validate() has already refused device: cuda)
+  if (on_cuda && !cuda::device_available())
+    throw Error("train.device: cuda, but no CUDA device available (use device: cpu)");
+#endif
+  if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
+  run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
+  tok_ = data::make_tokenizer(cfg_.data.tokenizer);
+
+  // Data: every task tokenized, from shards (flame prepare) or from the synthetic generator.
+  const auto t0 = Clock::now();
+  const size_t n_tasks = cfg_.data.tasks.size();
+  train_.resize(n_tasks);
+  dev_.resize(n_tasks);
+  if (cfg_.data.source == "shards")
+    load_shards();
+  else
+    generate_synthetic_tasks(sub_seed(cfg_.seed, 0));
+  long n_tok = 0, n_long = 0, n_train = 0;
   for (const auto& task : train_)
     for (const auto& ex : task) {
       const long len = long(ex.input.size() + ex.target.size());
       n_tok += len;
       n_long += len > cfg_.data.seq_len;
+      ++n_train;
     }
 
   std::vector<double> weights;  // empty: examples-proportional with the cap
@@ -108,7 +141,8 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
     }
   std::vector<long> sizes;
   for (const auto& task : train_) sizes.push_back((long)task.size());
-  data::MixtureSampler sampler(sizes, weights, cfg_.data.mixture.cap, sub_seed(cfg_.seed, 1));
+  data::MixtureSampler sampler(sizes, weights, cfg_.data.mixture.cap, sub_seed(cfg_.seed, 1),
+                               cfg_.data.mixture.temperature);
   stream_ = std::make_unique<data::BatchStream>(&train_, sampler, cfg_.train.micro_batch_size,
                                                 cfg_.data.seq_len,
                                                 float(cfg_.data.input_loss_weight));
@@ -131,12 +165,12 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
 
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "data: %zu tasks, %ld train examples (%.1f M tokens, mean %.0f per example, %.1f%% "
-                "longer than seq_len %d and cut), %d dev per task | %.1f s",
-                n_tasks, (long)(n_tasks * cfg_.data.train_examples), n_tok / 1e6,
-                double(n_tok) / double(n_tasks * cfg_.data.train_examples),
-                100.0 * n_long / double(n_tasks * cfg_.data.train_examples), cfg_.data.seq_len,
-                cfg_.data.dev_examples, seconds_since(t0));
+                "data: %zu tasks (%s), %ld train examples (%.1f M tokens, mean %.0f per example, "
+                "%.1f%% longer than seq_len %d and cut), %ld dev | %.1f s",
+                n_tasks, cfg_.data.source.c_str(), n_train, n_tok / 1e6,
+                double(n_tok) / double(std::max(n_train, 1L)),
+                100.0 * n_long / double(std::max(n_train, 1L)), cfg_.data.seq_len, n_dev(),
+                seconds_since(t0));
   out_ << buf << "\n";
   if (n_long > 0)
     // The packer keeps such an example's target whole and cuts its input to fit, so how much is

@@ -35,6 +35,9 @@ class Trainer {
 
  private:
   nlohmann::json run_eval(int step);
+  void generate_synthetic_tasks(uint64_t data_seed);  // data.source: synthetic
+  void load_shards();                                 // data.source: shards
+  long n_dev() const;                                 // dev examples over all tasks
 
   RunConfig cfg_;
   std::chrono::steady_clock::time_point created_;  // wall_s counts data generation too

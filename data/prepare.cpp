@@ -1,0 +1,405 @@
+// `flame prepare` (prepare.h). Tasks are independent, so conversion, splitting and tokenizing run
+// one task per OpenMP thread; only the HDF5 writes are serial (the serial HDF5 library is not
+// thread-safe).
+#include "data/prepare.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "data/render.h"
+#include "data/rng.h"
+#include "data/shard.h"
+#include "kernels/check.h"
+
+namespace fs = std::filesystem;
+
+namespace flame::data {
+
+namespace {
+
+[[noreturn]] void config_error(const std::string& msg) { throw Error("data config error: " + msg); }
+
+// Reads `key` of `node` into `out` when present; a value of the wrong type names the key.
+template <class T>
+void get(const YAML::Node& node, const std::string& prefix, const char* key, T& out) {
+  const YAML::Node v = node[key];
+  if (!v) return;
+  try {
+    out = v.as<T>();
+  } catch (const YAML::Exception&) {
+    config_error(prefix + key + " has the wrong type (got '" + YAML::Dump(v) + "')");
+  }
+}
+
+void check_keys(const YAML::Node& node, const std::string& prefix,
+                const std::set<std::string>& known) {
+  if (!node.IsMap()) config_error((prefix.empty() ? "the file" : prefix) + " must be a mapping");
+  for (const auto& kv : node) {
+    const auto k = kv.first.as<std::string>();
+    if (!known.count(k)) config_error("unknown key '" + prefix + k + "'");
+  }
+}
+
+// exclude entries are names, or prefixes when they end in '*'.
+bool excluded(const PrepareConfig& cfg, const std::string& name) {
+  for (const auto& e : cfg.exclude) {
+    if (!e.empty() && e.back() == '*' ? name.starts_with(e.substr(0, e.size() - 1)) : name == e)
+      return true;
+  }
+  return false;
+}
+
+bool both_orders_for(const PrepareConfig& cfg, const TaskCard& card) {
+  return card.type == TaskType::pairwise && option_bool(card, "both_orders", cfg.both_orders);
+}
+
+// The split is by group, so examples sharing a document or prompt never straddle train and dev.
+// The group is the value of the card option split_key (an input field), else the first input.
+std::string group_key(const TaskCard& card, const Example& ex) {
+  const std::string key = option(card, "split_key", card.input_fields.front());
+  for (const auto& [f, v] : ex.inputs)
+    if (f == key) return v;
+  throw Error("task " + card.name + ": split_key '" + key + "' is not an input field");
+}
+
+int label_index(const TaskCard& card, const Example& ex) {
+  if (card.type == TaskType::generative) return -1;
+  const auto it = std::find(card.labels.begin(), card.labels.end(), ex.label());
+  FLAME_CHECK(it != card.labels.end(), "task " << card.name << ": label '" << ex.label() << "'");
+  return int(it - card.labels.begin());
+}
+
+// Cuts `s` to at most n bytes without splitting a UTF-8 character.
+std::string utf8_prefix(const std::string& s, size_t n) {
+  if (n >= s.size()) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+struct TaskWork {
+  TaskCard card;
+  ConvertReport report;
+  std::vector<Example> train, dev;
+  TaskShard shard;
+  std::string error;  // a per-task failure (reported together after the parallel loop)
+};
+
+}  // namespace
+
+PrepareConfig parse_prepare_config(const YAML::Node& root) {
+  PrepareConfig c;
+  check_keys(root, "", {"name", "raw_dir", "tasks_dir", "tasks", "exclude", "out_dir", "tokenizer",
+                        "max_tokens", "dev_fraction", "max_dev_examples", "max_bad_fraction",
+                        "both_orders", "threads", "seed"});
+  get(root, "", "name", c.name);
+  get(root, "", "raw_dir", c.raw_dir);
+  get(root, "", "tasks_dir", c.tasks_dir);
+  if (const YAML::Node t = root["tasks"]) {
+    if (t.IsScalar()) c.tasks = {t.as<std::string>()};
+    else get(root, "", "tasks", c.tasks);
+  }
+  get(root, "", "exclude", c.exclude);
+  get(root, "", "out_dir", c.out_dir);
+  if (const YAML::Node t = root["tokenizer"]) {
+    check_keys(t, "tokenizer.", {"model", "vocab_size", "model_type", "character_coverage",
+                                 "sample_examples", "max_sentences"});
+    get(t, "tokenizer.", "model", c.tokenizer.model);
+    get(t, "tokenizer.", "vocab_size", c.tokenizer.train.vocab_size);
+    get(t, "tokenizer.", "model_type", c.tokenizer.train.model_type);
+    get(t, "tokenizer.", "character_coverage", c.tokenizer.train.character_coverage);
+    get(t, "tokenizer.", "max_sentences", c.tokenizer.train.max_sentences);
+    get(t, "tokenizer.", "sample_examples", c.tokenizer.sample_examples);
+  }
+  get(root, "", "max_tokens", c.max_tokens);
+  get(root, "", "dev_fraction", c.dev_fraction);
+  get(root, "", "max_dev_examples", c.max_dev_examples);
+  get(root, "", "max_bad_fraction", c.max_bad_fraction);
+  get(root, "", "both_orders", c.both_orders);
+  get(root, "", "threads", c.threads);
+  get(root, "", "seed", c.seed);
+  validate_prepare_config(c);
+  return c;
+}
+
+void validate_prepare_config(const PrepareConfig& c) {
+  if (c.out_dir.empty()) config_error("out_dir is required");
+  if (c.tasks.empty()) config_error("tasks is empty");
+  if (!fs::is_directory(c.tasks_dir)) config_error("tasks_dir not found: " + c.tasks_dir);
+  if (c.max_tokens < 16) config_error("max_tokens must be >= 16 (got " + std::to_string(c.max_tokens) + ")");
+  if (!(c.dev_fraction >= 0 && c.dev_fraction < 1))
+    config_error("dev_fraction must be in [0, 1) (got " + std::to_string(c.dev_fraction) + ")");
+  if (c.max_dev_examples < 0) config_error("max_dev_examples must be >= 0");
+  if (!(c.max_bad_fraction >= 0 && c.max_bad_fraction <= 1))
+    config_error("max_bad_fraction must be in [0, 1] (got " + std::to_string(c.max_bad_fraction) + ")");
+  if (c.threads < 0) config_error("threads must be >= 0");
+  if (c.tokenizer.sample_examples <= 0) config_error("tokenizer.sample_examples must be > 0");
+}
+
+std::vector<TaskCard> load_task_cards(const std::string& dir) {
+  std::map<std::string, std::pair<TaskCard, std::string>> by_name;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().extension() != ".yaml") continue;
+    TaskCard c = load_task_card(e.path().string());
+    const auto [it, fresh] = by_name.emplace(c.name, std::make_pair(c, e.path().string()));
+    if (!fresh)
+      throw Error("two task cards are named " + c.name + ": " + it->second.second + " and " +
+                  e.path().string());
+  }
+  std::vector<TaskCard> out;
+  for (auto& [n, cp] : by_name) out.push_back(std::move(cp.first));
+  return out;
+}
+
+bool fit_example(const TaskCard& card, Example& ex, const Tokenizer& tok, int max_tokens,
+                 TokenizedExample& out, bool& truncated) {
+  const RenderedExample r0 = render(card, ex);
+  out.target = tok.encode(r0.target);
+  out.target.push_back(tok.eos_id());
+  truncated = false;
+  std::string input_text = r0.input;
+  for (int attempt = 0;; ++attempt) {
+    out.input.assign(1, tok.bos_id());
+    const auto ids = tok.encode(input_text);
+    out.input.insert(out.input.end(), ids.begin(), ids.end());
+    const long excess = long(out.input.size() + out.target.size()) - max_tokens;
+    if (excess <= 0) return true;
+    // Cut the longest context value by the excess, converted to bytes with this example's own
+    // bytes-per-token ratio, plus a margin that grows with each attempt.
+    size_t longest = 0;
+    for (size_t i = 1; i < ex.inputs.size(); ++i)
+      if (ex.inputs[i].second.size() > ex.inputs[longest].second.size()) longest = i;
+    std::string& v = ex.inputs[longest].second;
+    if (v.empty() || attempt >= 12) return false;  // nothing left to cut
+    const double bytes_per_token = double(input_text.size()) / double(ids.size());
+    const size_t cut = size_t(std::ceil(double(excess) * bytes_per_token * (1.1 + 0.2 * attempt))) + 8;
+    static const std::string kMark = " [...]";
+    const size_t body = v.size() > kMark.size() && v.ends_with(kMark) ? v.size() - kMark.size() : v.size();
+    v = cut >= body ? std::string() : utf8_prefix(v, body - cut) + kMark;
+    truncated = true;
+    input_text = render(card, ex).input;
+  }
+}
+
+namespace {
+
+// Steps 1-2 of prepare: choose the tasks, convert and split them (one task per thread).
+std::vector<TaskWork> convert_and_split(const PrepareConfig& cfg, std::ostream& log,
+                                        std::vector<std::string>& unavailable) {
+  if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+  // 1. Which tasks.
+  const auto cards = load_task_cards(cfg.tasks_dir);
+  std::vector<TaskWork> work;
+  const bool all = cfg.tasks.size() == 1 && cfg.tasks[0] == "all";
+  const ConvertInput in{cfg.raw_dir};
+  for (const auto& c : cards) {
+    if (!all && std::find(cfg.tasks.begin(), cfg.tasks.end(), c.name) == cfg.tasks.end()) continue;
+    if (all) {
+      if (excluded(cfg, c.name)) continue;
+      if (c.converter != "synthetic") try {
+        in.files(c);
+      } catch (const Error&) {
+        unavailable.push_back(c.name);
+        continue;
+      }
+    }
+    work.push_back(TaskWork{c, {}, {}, {}, {}, {}});
+  }
+  if (!all)
+    for (const auto& t : cfg.tasks)
+      if (std::none_of(work.begin(), work.end(), [&](const TaskWork& w) { return w.card.name == t; }))
+        throw Error("no task card named " + t + " under " + cfg.tasks_dir);
+  FLAME_CHECK(!work.empty(), "no task to prepare (tasks_dir " << cfg.tasks_dir << ", raw_dir "
+                                                              << cfg.raw_dir << ")");
+  log << "prepare: " << work.size() << " tasks";
+  if (!unavailable.empty()) log << " (" << unavailable.size() << " cards without raw files skipped)";
+  log << std::endl;
+
+  // 2. Convert and split, one task per thread.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < work.size(); ++i) {
+    TaskWork& w = work[i];
+    try {
+      std::vector<Example> exs;
+      w.report = convert(w.card, in, exs);
+      std::vector<std::pair<uint64_t, size_t>> dev_candidates;
+      std::vector<bool> is_dev(exs.size(), false);
+      for (size_t k = 0; k < exs.size(); ++k) {
+        const uint64_t h = hash_combine(cfg.seed, hash_str(group_key(w.card, exs[k])));
+        if (double(h >> 11) * 0x1.0p-53 < cfg.dev_fraction) dev_candidates.push_back({h, k});
+      }
+      // Keep whole groups: the dev set is the lowest-hash groups up to max_dev_examples.
+      std::sort(dev_candidates.begin(), dev_candidates.end());
+      size_t taken = 0;
+      for (size_t j = 0; j < dev_candidates.size(); ++j) {
+        const bool same_group = j > 0 && dev_candidates[j].first == dev_candidates[j - 1].first;
+        if (!same_group && taken >= size_t(cfg.max_dev_examples)) break;
+        is_dev[dev_candidates[j].second] = true;
+        ++taken;
+      }
+      for (size_t k = 0; k < exs.size(); ++k) {
+        if (is_dev[k]) {
+          w.dev.push_back(std::move(exs[k]));
+        } else {
+          if (both_orders_for(cfg, w.card)) w.train.push_back(swap_pair(w.card, exs[k]));
+          w.train.push_back(std::move(exs[k]));
+        }
+      }
+    } catch (const std::exception& e) {
+      w.error = e.what();
+    }
+  }
+  std::string failures;
+  for (const auto& w : work) {
+    const auto& r = w.report;
+    if (!w.error.empty()) failures += "\n  " + w.card.name + ": " + w.error;
+    else if (r.bad_fraction() > cfg.max_bad_fraction)
+      failures += "\n  " + w.card.name + ": " + std::to_string(r.bad) + " of " +
+                  std::to_string(r.records) + " records malformed (max_bad_fraction " +
+                  std::to_string(cfg.max_bad_fraction) + "), first: " +
+                  (r.bad_samples.empty() ? "" : r.bad_samples.front());
+    if (r.bad > 0) {
+      log << "prepare: " << w.card.name << ": " << r.bad << " malformed records skipped";
+      for (size_t k = 0; k < std::min<size_t>(3, r.bad_samples.size()); ++k)
+        log << "\n    " << r.bad_samples[k];
+      log << std::endl;
+    }
+  }
+  if (!failures.empty()) throw Error("prepare failed for:" + failures);
+  return work;
+}
+
+// A sample of rendered train examples (input + target), spread evenly over the tasks.
+std::vector<std::string> sample_corpus(const std::vector<TaskWork>& work, long n) {
+  std::vector<std::string> corpus;
+  const long per_task = std::max<long>(1, n / long(work.size()));
+  for (const auto& w : work) {
+    const size_t stride = std::max<size_t>(1, w.train.size() / size_t(per_task));
+    for (size_t k = 0; k < w.train.size(); k += stride) {
+      const auto r = render(w.card, w.train[k]);
+      corpus.push_back(r.input + r.target);
+    }
+  }
+  return corpus;
+}
+
+}  // namespace
+
+std::vector<std::string> rendered_corpus(const PrepareConfig& cfg, std::ostream& log) {
+  std::vector<std::string> unavailable;
+  return sample_corpus(convert_and_split(cfg, log, unavailable), cfg.tokenizer.sample_examples);
+}
+
+nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  fs::create_directories(cfg.out_dir);
+  std::vector<std::string> unavailable;
+  std::vector<TaskWork> work = convert_and_split(cfg, log, unavailable);
+
+  // 3. The tokenizer: loaded, or trained on a sample of the rendered train examples.
+  std::unique_ptr<Tokenizer> tok;
+  const std::string sp_path = (fs::path(cfg.out_dir) / "tokenizer.model").string();
+  if (cfg.tokenizer.model.empty()) {
+    const auto corpus = sample_corpus(work, cfg.tokenizer.sample_examples);
+    const auto ts = Clock::now();
+    train_sentencepiece(corpus, cfg.tokenizer.train, sp_path);
+    log << "prepare: trained SentencePiece (" << cfg.tokenizer.train.model_type << ", vocab "
+        << cfg.tokenizer.train.vocab_size << ") on " << corpus.size() << " examples in "
+        << std::chrono::duration<double>(Clock::now() - ts).count() << " s" << std::endl;
+    tok = make_tokenizer(sp_path);
+  } else {
+    tok = make_tokenizer(cfg.tokenizer.model);
+    if (auto* sp = dynamic_cast<SentencePieceTokenizer*>(tok.get());
+        sp && fs::absolute(sp->model_path()) != fs::absolute(sp_path))
+      fs::copy_file(sp->model_path(), sp_path, fs::copy_options::overwrite_existing);
+  }
+
+  {
+    const bool sp = dynamic_cast<SentencePieceTokenizer*>(tok.get()) != nullptr;
+    std::ofstream(fs::path(cfg.out_dir) / "tokenizer.json")
+        << nlohmann::json{{"kind", sp ? "tokenizer.model" : cfg.tokenizer.model},
+                          {"fingerprint", tok->fingerprint()},
+                          {"vocab_size", tok->vocab_size()}}.dump(2)
+        << "\n";
+  }
+
+  // 4. Tokenize with context truncation, one task per thread.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < work.size(); ++i) {
+    TaskWork& w = work[i];
+    TaskShard& s = w.shard;
+    s.card = w.card;
+    s.tokenizer = tok->fingerprint();
+    s.source = option(w.card, "files", w.card.source);
+    s.counts.records = w.report.records;
+    s.counts.bad = w.report.bad;
+    s.counts.skipped = w.report.skipped;
+    s.counts.bytes = w.report.bytes;
+    TokenizedExample t;
+    bool truncated = false;
+    for (auto& ex : w.train) {
+      if (!fit_example(w.card, ex, *tok, cfg.max_tokens, t, truncated)) {
+        ++s.counts.dropped;
+        continue;
+      }
+      s.counts.truncated += truncated;
+      s.train.add(t, label_index(w.card, ex));
+    }
+    for (auto& ex : w.dev) {  // truncated in place: the scorer must see what training saw
+      if (!fit_example(w.card, ex, *tok, cfg.max_tokens, t, truncated)) {
+        ++s.counts.dropped;
+        continue;
+      }
+      s.counts.truncated += truncated;
+      s.dev.add(t, label_index(w.card, ex));
+      s.dev_examples.push_back(ex);
+    }
+  }
+
+  // 5. Write the shards and the report.
+  nlohmann::json tasks = nlohmann::json::object();
+  size_t bytes = 0;
+  long n_train = 0, n_dev = 0;
+  for (auto& w : work) {
+    write_shard((fs::path(cfg.out_dir) / (w.card.name + ".h5")).string(), w.shard);
+    const auto& c = w.shard.counts;
+    bytes += c.bytes;
+    n_train += long(w.shard.train.size());
+    n_dev += long(w.shard.dev.size());
+    tasks[w.card.name] = {{"records", c.records},     {"bad", c.bad},
+                          {"skipped", c.skipped},     {"train", w.shard.train.size()},
+                          {"dev", w.shard.dev.size()}, {"truncated", c.truncated},
+                          {"dropped", c.dropped},     {"bytes", c.bytes}};
+    if (c.truncated || c.dropped)
+      log << "prepare: " << w.card.name << ": " << c.truncated << " examples truncated, "
+          << c.dropped << " dropped (max_tokens " << cfg.max_tokens << ")" << std::endl;
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  nlohmann::json report = {
+      {"name", cfg.name},
+      {"out_dir", cfg.out_dir},
+      {"tokenizer", tok->fingerprint()},
+      {"vocab_size", tok->vocab_size()},
+      {"tasks", tasks},
+      {"unavailable", unavailable},
+      {"n_tasks", work.size()},
+      {"train_examples", n_train},
+      {"dev_examples", n_dev},
+      {"raw_bytes", bytes},
+      {"wall_s", wall},
+      {"threads", omp_get_max_threads()},
+      {"raw_mb_per_s", double(bytes) / 1e6 / std::max(wall, 1e-9)},
+  };
+  std::ofstream(fs::path(cfg.out_dir) / "prepare_report.json") << report.dump(2) << "\n";
+  return report;
+}
+
+}  // namespace flame::data

@@ -1,0 +1,75 @@
+// `flame prepare <data config>`: raw datasets -> converters -> train/dev split -> tokenizer
+// (trained on the rendered corpus, or loaded) -> context truncation -> one HDF5 shard per task.
+//
+// Data config (configs/data/*.yaml), parsed in parse_prepare_config and checked in
+// validate_prepare_config:
+//   name, raw_dir, tasks_dir, tasks (list or "all"), exclude, out_dir, max_tokens, dev_fraction,
+//   max_dev_examples, max_bad_fraction, both_orders, threads, seed,
+//   tokenizer: {model | vocab_size, model_type, character_coverage, sample_examples}
+// Output in out_dir: <task>.h5 per task, tokenizer.model (SentencePiece), prepare_report.json.
+#pragma once
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "data/convert.h"
+#include "data/packer.h"
+#include "data/sp_tokenizer.h"
+#include "data/tokenizer.h"
+
+namespace flame::data {
+
+struct TokenizerPrep {
+  std::string model;           // "byte", "word" or an existing .model; empty: train SentencePiece
+  SpTrainOptions train;        // used when model is empty
+  long sample_examples = 30000;  // rendered train examples (spread over tasks) fed to training
+};
+
+struct PrepareConfig {
+  std::string name = "data";          // name of this prepared collection
+  std::string raw_dir;                // root of the raw datasets (card `files` are under it)
+  std::string tasks_dir = "configs/tasks";  // task cards, searched recursively
+  std::vector<std::string> tasks{"all"};    // card names; "all": every card whose inputs
+                                            // exist (files under raw_dir, or synthetic)
+  std::vector<std::string> exclude;         // with "all": names, or prefixes ending in '*' 
+  std::string out_dir;                // shards, tokenizer.model, prepare_report.json
+  TokenizerPrep tokenizer;            // which tokenizer the shards are made with
+  int max_tokens = 512;               // longest example (= training seq_len); context cut to fit
+  double dev_fraction = 0.1;          // share of each task's groups held out for dev
+  int max_dev_examples = 200;         // at most this many dev examples per task
+  double max_bad_fraction = 0.05;     // a task with more malformed records than this fails
+  bool both_orders = true;            // pairwise train examples in both presentation orders
+                                      // (a card option both_orders overrides it)
+  int threads = 0;                    // OpenMP threads; 0 = all cores
+  uint64_t seed = 1234;               // split hashing
+};
+
+// YAML -> config (unknown keys and wrong types rejected; relative paths resolved against the
+// working directory), then validate. Throws flame::Error("data config error: ...").
+PrepareConfig parse_prepare_config(const YAML::Node& root);
+void validate_prepare_config(const PrepareConfig& c);
+
+// Every task card under dir (recursively, *.yaml), sorted by name; a bad card or two cards with
+// one name throw flame::Error naming the files.
+std::vector<TaskCard> load_task_cards(const std::string& dir);
+
+// One example rendered and tokenized to fit max_tokens: BOS + input, target + EOS. When too long,
+// the longest CONTEXT field values are cut (at their end, marked " [...]") until it fits; the
+// target and instructions are never cut; `ex` is left holding the cut values. Returns false when
+// even empty context fields do not fit.
+bool fit_example(const TaskCard& card, Example& ex, const Tokenizer& tok, int max_tokens,
+                 TokenizedExample& out, bool& truncated);
+
+// Converts the configured tasks and renders a sample of their train examples (input + target):
+// the corpus `flame tokenizer train --data` trains on.
+std::vector<std::string> rendered_corpus(const PrepareConfig& cfg, std::ostream& log);
+
+// Runs the whole preparation; logs progress to `log`; returns the report (also written to
+// out_dir/prepare_report.json). Throws flame::Error when a task exceeds max_bad_fraction.
+nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log);
+
+}  // namespace flame::data
