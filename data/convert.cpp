@@ -28,12 +28,14 @@ void ExampleSink::emit(Example ex) {
     FLAME_CHECK(ex.outputs[i].first == c.output_fields[i],
                 "output " << i << " is '" << ex.outputs[i].first << "', card says '"
                           << c.output_fields[i] << "'");
-  if (c.type != TaskType::generative)
-    FLAME_CHECK(std::find(c.labels.begin(), c.labels.end(), ex.label()) != c.labels.end(),
-                "unknown label '" << ex.label() << "' (card " << c.name << " has "
-                                  << c.labels.size() << " labels)");
-  else
-    FLAME_CHECK(!ex.label().empty(), "empty target");
+  // These two are data problems (not converter bugs), so their message is the plain reason.
+  if (c.type != TaskType::generative) {
+    if (std::find(c.labels.begin(), c.labels.end(), ex.label()) == c.labels.end())
+      throw Error("unknown label '" + ex.label() + "'");
+  } else {
+    for (const auto& [f, v] : ex.outputs)
+      if (v.empty()) throw Error("empty target field '" + f + "'");
+  }
   examples_.push_back(std::move(ex));
   ++report_.examples;
 }
@@ -53,8 +55,8 @@ std::vector<std::string> ConvertInput::files(const TaskCard& card) const {
   std::stringstream ss(it->second);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t");
-    const auto e = item.find_last_not_of(" \t");
+    const auto b = item.find_first_not_of(" \t\r\n");
+    const auto e = item.find_last_not_of(" \t\r\n");
     if (b == std::string::npos) continue;
     const std::string rel = item.substr(b, e - b + 1);
     const fs::path p = fs::path(raw_dir) / rel;

@@ -72,6 +72,9 @@ using ConvertFn = std::function<void(const TaskCard&, const ConvertInput&, Examp
 // flame::Error listing the known ones.
 const ConvertFn& find_converter(const std::string& name);
 std::vector<std::string> converter_names();
+// Adds a converter at run time (plugins, tests); a taken name throws flame::Error. Not
+// thread-safe: register before converting.
+void register_converter(const std::string& name, ConvertFn fn);
 
 // Runs the card's converter. Throws flame::Error only for problems that are not per-record:
 // unknown converter, missing files, unreadable archive.

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <set>
 
+#include "data/fit.h"
 #include "data/render.h"
 #include "data/rng.h"
 #include "data/shard.h"
@@ -75,13 +76,6 @@ int label_index(const TaskCard& card, const Example& ex) {
   const auto it = std::find(card.labels.begin(), card.labels.end(), ex.label());
   FLAME_CHECK(it != card.labels.end(), "task " << card.name << ": label '" << ex.label() << "'");
   return int(it - card.labels.begin());
-}
-
-// Cuts `s` to at most n bytes without splitting a UTF-8 character.
-std::string utf8_prefix(const std::string& s, size_t n) {
-  if (n >= s.size()) return s;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n);
 }
 
 struct TaskWork {
@@ -156,36 +150,6 @@ std::vector<TaskCard> load_task_cards(const std::string& dir) {
   std::vector<TaskCard> out;
   for (auto& [n, cp] : by_name) out.push_back(std::move(cp.first));
   return out;
-}
-
-bool fit_example(const TaskCard& card, Example& ex, const Tokenizer& tok, int max_tokens,
-                 TokenizedExample& out, bool& truncated) {
-  const RenderedExample r0 = render(card, ex);
-  out.target = tok.encode(r0.target);
-  out.target.push_back(tok.eos_id());
-  truncated = false;
-  std::string input_text = r0.input;
-  for (int attempt = 0;; ++attempt) {
-    out.input.assign(1, tok.bos_id());
-    const auto ids = tok.encode(input_text);
-    out.input.insert(out.input.end(), ids.begin(), ids.end());
-    const long excess = long(out.input.size() + out.target.size()) - max_tokens;
-    if (excess <= 0) return true;
-    // Cut the longest context value by the excess, converted to bytes with this example's own
-    // bytes-per-token ratio, plus a margin that grows with each attempt.
-    size_t longest = 0;
-    for (size_t i = 1; i < ex.inputs.size(); ++i)
-      if (ex.inputs[i].second.size() > ex.inputs[longest].second.size()) longest = i;
-    std::string& v = ex.inputs[longest].second;
-    if (v.empty() || attempt >= 12) return false;  // nothing left to cut
-    const double bytes_per_token = double(input_text.size()) / double(ids.size());
-    const size_t cut = size_t(std::ceil(double(excess) * bytes_per_token * (1.1 + 0.2 * attempt))) + 8;
-    static const std::string kMark = " [...]";
-    const size_t body = v.size() > kMark.size() && v.ends_with(kMark) ? v.size() - kMark.size() : v.size();
-    v = cut >= body ? std::string() : utf8_prefix(v, body - cut) + kMark;
-    truncated = true;
-    input_text = render(card, ex).input;
-  }
 }
 
 namespace {
@@ -303,6 +267,13 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
   fs::create_directories(cfg.out_dir);
   std::vector<std::string> unavailable;
   std::vector<TaskWork> work = convert_and_split(cfg, log, unavailable);
+  nlohmann::json phases = nlohmann::json::object();  // seconds per phase
+  auto lap = [&, t = Clock::now()](const char* phase) mutable {
+    const auto now = Clock::now();
+    phases[phase] = std::chrono::duration<double>(now - t).count();
+    t = now;
+  };
+  phases["convert"] = std::chrono::duration<double>(Clock::now() - t0).count();
 
   // 3. The tokenizer: loaded, or trained on a sample of the rendered train examples.
   std::unique_ptr<Tokenizer> tok;
@@ -331,6 +302,8 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
         << "\n";
   }
 
+  lap("tokenizer");
+
   // 4. Tokenize with context truncation, one task per thread.
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < work.size(); ++i) {
@@ -343,10 +316,11 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
     s.counts.bad = w.report.bad;
     s.counts.skipped = w.report.skipped;
     s.counts.bytes = w.report.bytes;
+    const ExampleFitter fitter(w.card, *tok, cfg.max_tokens);
     TokenizedExample t;
     bool truncated = false;
     for (auto& ex : w.train) {
-      if (!fit_example(w.card, ex, *tok, cfg.max_tokens, t, truncated)) {
+      if (!fitter.fit(ex, t, truncated)) {
         ++s.counts.dropped;
         continue;
       }
@@ -354,7 +328,7 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
       s.train.add(t, label_index(w.card, ex));
     }
     for (auto& ex : w.dev) {  // truncated in place: the scorer must see what training saw
-      if (!fit_example(w.card, ex, *tok, cfg.max_tokens, t, truncated)) {
+      if (!fitter.fit(ex, t, truncated)) {
         ++s.counts.dropped;
         continue;
       }
@@ -363,6 +337,8 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
       s.dev_examples.push_back(ex);
     }
   }
+
+  lap("tokenize");
 
   // 5. Write the shards and the report.
   nlohmann::json tasks = nlohmann::json::object();
@@ -382,7 +358,18 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
       log << "prepare: " << w.card.name << ": " << c.truncated << " examples truncated, "
           << c.dropped << " dropped (max_tokens " << cfg.max_tokens << ")" << std::endl;
   }
+  lap("write");
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Bytes of distinct raw files (several cards may read one file, e.g. SummEval's 4 attributes).
+  size_t unique_bytes = 0;
+  {
+    const ConvertInput in{cfg.raw_dir};
+    std::set<std::string> files;
+    for (const auto& w : work)
+      if (w.card.converter != "synthetic")
+        for (const auto& f : in.files(w.card)) files.insert(fs::canonical(f).string());
+    for (const auto& f : files) unique_bytes += fs::file_size(f);
+  }
   nlohmann::json report = {
       {"name", cfg.name},
       {"out_dir", cfg.out_dir},
@@ -394,9 +381,12 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
       {"train_examples", n_train},
       {"dev_examples", n_dev},
       {"raw_bytes", bytes},
+      {"raw_unique_bytes", unique_bytes},
       {"wall_s", wall},
+      {"phases_s", phases},
       {"threads", omp_get_max_threads()},
       {"raw_mb_per_s", double(bytes) / 1e6 / std::max(wall, 1e-9)},
+      {"raw_unique_mb_per_s", double(unique_bytes) / 1e6 / std::max(wall, 1e-9)},
   };
   std::ofstream(fs::path(cfg.out_dir) / "prepare_report.json") << report.dump(2) << "\n";
   return report;

@@ -17,7 +17,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "data/convert.h"
-#include "data/packer.h"
+#include "data/fit.h"
 #include "data/sp_tokenizer.h"
 #include "data/tokenizer.h"
 
@@ -26,7 +26,7 @@ namespace flame::data {
 struct TokenizerPrep {
   std::string model;           // "byte", "word" or an existing .model; empty: train SentencePiece
   SpTrainOptions train;        // used when model is empty
-  long sample_examples = 30000;  // rendered train examples (spread over tasks) fed to training
+  long sample_examples = 4000;   // rendered train examples (spread over tasks) fed to training
 };
 
 struct PrepareConfig {
@@ -56,13 +56,6 @@ void validate_prepare_config(const PrepareConfig& c);
 // Every task card under dir (recursively, *.yaml), sorted by name; a bad card or two cards with
 // one name throw flame::Error naming the files.
 std::vector<TaskCard> load_task_cards(const std::string& dir);
-
-// One example rendered and tokenized to fit max_tokens: BOS + input, target + EOS. When too long,
-// the longest CONTEXT field values are cut (at their end, marked " [...]") until it fits; the
-// target and instructions are never cut; `ex` is left holding the cut values. Returns false when
-// even empty context fields do not fit.
-bool fit_example(const TaskCard& card, Example& ex, const Tokenizer& tok, int max_tokens,
-                 TokenizedExample& out, bool& truncated);
 
 // Converts the configured tasks and renders a sample of their train examples (input + target):
 // the corpus `flame tokenizer train --data` trains on.

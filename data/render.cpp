@@ -29,17 +29,24 @@ void check_fields(const TaskCard& card, const Example& ex) {
 }
 
 std::string render_input(const TaskCard& card, const Example& ex) {
+  std::string s = render_header(card);
+  for (const auto& [field, value] : ex.inputs) s += render_field(field, value);
+  return s + kEvaluationTrailer;
+}
+
+}  // namespace
+
+std::string render_header(const TaskCard& card) {
   std::string s = "INSTRUCTIONS:\ntitle: " + card.title + "\ndescription: " + card.description +
                   "\noutput_fields: ";
   for (size_t i = 0; i < card.output_fields.size(); ++i)
     s += (i ? ", " : "") + card.output_fields[i];
-  s += "\n\nCONTEXT:\n";
-  for (const auto& [field, value] : ex.inputs) s += field + ": " + value + "\n";
-  s += "\nEVALUATION:\n";
-  return s;
+  return s + "\n\nCONTEXT:\n";
 }
 
-}  // namespace
+std::string render_field(const std::string& field, const std::string& value) {
+  return field + ": " + value + "\n";
+}
 
 RenderedExample render(const TaskCard& card, const Example& ex) {
   check_fields(card, ex);

@@ -14,6 +14,11 @@ struct RenderedExample {
 };
 
 RenderedExample render(const TaskCard& card, const Example& ex);
+// The input's three parts, so a tokenizer can encode them separately (render_input = header +
+// one render_field line per input + kEvaluationTrailer).
+std::string render_header(const TaskCard& card);  // "INSTRUCTIONS: ... \n\nCONTEXT:\n"
+std::string render_field(const std::string& field, const std::string& value);  // "f: v\n"
+inline constexpr const char* kEvaluationTrailer = "\nEVALUATION:\n";
 // The prompt the scorer continues: input + "<first output field>: "
 std::string scoring_prompt(const TaskCard& card, const Example& ex);
 

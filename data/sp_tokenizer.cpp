@@ -73,6 +73,14 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path)
               "SentencePiece model " << model_path << " has no BOS/EOS pieces (train it with "
                                      << "bos_id and eos_id set)");
   fingerprint_ = sentencepiece_fingerprint(bytes);
+  // Composition probe: the same line after a newline and at the start of a text.
+  composes_ = true;
+  for (const std::string& a : {std::string("x\n"), std::string("CONTEXT:\n"), std::string("a b\n\n")})
+    for (const std::string& b : {std::string("word: value 12\n"), std::string(" lead\n"), std::string("\nEVAL\n")}) {
+      auto ab = encode(a), eb = encode(b);
+      ab.insert(ab.end(), eb.begin(), eb.end());
+      composes_ = composes_ && encode(a + b) == ab;
+    }
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
@@ -124,6 +132,7 @@ void train_sentencepiece(const std::vector<std::string>& corpus, const SpTrainOp
       {"byte_fallback", "true"},
       {"normalization_rule_name", "identity"},
       {"remove_extra_whitespaces", "false"},
+      {"add_dummy_prefix", "false"},
       {"split_digits", "true"},
       {"user_defined_symbols", "\n"},
       {"unk_id", "0"},

@@ -1,10 +1,11 @@
 // SentencePiece behind the Tokenizer interface: load any existing `.model`, or train one on a
 // corpus of rendered examples (`flame tokenizer train`, `flame prepare`).
 //
-// Models trained here use byte fallback (no text is ever <unk>), identity normalisation and
-// no whitespace collapsing, so decode(encode(text)) == text for any UTF-8 text, and reserve
-// ids 0 <unk>, 1 <s> (BOS), 2 </s> (EOS). "\n" is a user-defined piece: the unified format is
-// line-structured and a newline should be one token, not a byte-fallback token.
+// Models trained here use byte fallback (no text is ever <unk>), identity normalisation, no
+// whitespace collapsing and no dummy prefix, so decode(encode(text)) == text for any UTF-8 text
+// and encoding composes at line ends (composes_after_newline), and they reserve
+// ids 0 <unk>, 1 <s> (BOS), 2 </s> (EOS). Lines are the training sentences, so a newline is
+// never inside a piece: it is its own (user-defined) piece.
 #pragma once
 #include <memory>
 #include <string>
@@ -29,11 +30,15 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t eos_id() const override;
   std::string name() const override { return "sentencepiece"; }
   std::string fingerprint() const override;  // "sentencepiece:<hash of the model bytes>"
+  // Probed at load: true for models trained here (no dummy prefix, "\n" a user-defined piece),
+  // usually false for others (a dummy-prefix "▁" makes encode depend on where the text starts).
+  bool composes_after_newline() const override { return composes_; }
   const std::string& model_path() const { return path_; }
 
  private:
   std::string path_;
   std::string fingerprint_;
+  bool composes_ = false;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
 };
 

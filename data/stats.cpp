@@ -45,13 +45,16 @@ nlohmann::json shard_stats(const std::vector<std::string>& shards, long cap, dou
     tokenizer = s.tokenizer;  // every later shard must match the first
     std::vector<long> lens(s.train.size());
     for (size_t i = 0; i < lens.size(); ++i) lens[i] = s.train.length(i);
-    nlohmann::json labels = nlohmann::json::object();
-    if (s.card.type != TaskType::generative) {
+    auto label_shares = [&](const ShardSplit& sp) {
+      nlohmann::json shares = nlohmann::json::object();
+      if (s.card.type == TaskType::generative) return shares;
       std::vector<long> counts(s.card.labels.size(), 0);
-      for (int32_t l : s.train.labels) ++counts[size_t(l)];
+      for (int32_t l : sp.labels) ++counts[size_t(l)];
       for (size_t k = 0; k < counts.size(); ++k)
-        labels[s.card.labels[k]] = s.train.size() ? double(counts[k]) / double(s.train.size()) : 0.0;
-    }
+        shares[s.card.labels[k]] = sp.size() ? double(counts[k]) / double(sp.size()) : 0.0;
+      return shares;
+    };
+    const nlohmann::json labels = label_shares(s.train);
     sizes.push_back(long(s.train.size()));
     total_train += long(s.train.size());
     total_dev += long(s.dev.size());
@@ -66,6 +69,7 @@ nlohmann::json shard_stats(const std::vector<std::string>& shards, long cap, dou
                      {"len_p95", percentile(lens, 0.95)},
                      {"len_max", lens.empty() ? 0 : *std::max_element(lens.begin(), lens.end())},
                      {"labels", labels},
+                     {"dev_labels", label_shares(s.dev)},
                      {"records", s.counts.records},
                      {"bad", s.counts.bad},
                      {"skipped", s.counts.skipped},

@@ -21,6 +21,9 @@ class Tokenizer {
   // Identifies the exact vocabulary: shards and checkpoints record it, and reading them with a
   // tokenizer whose fingerprint differs is refused.
   virtual std::string fingerprint() const { return name(); }
+  // True when encode(a + b) == encode(a) ++ encode(b) for every text a ending in "\n": the
+  // preparer then encodes an example's header once per task and its lines one by one.
+  virtual bool composes_after_newline() const { return false; }
 };
 
 class ByteTokenizer final : public Tokenizer {
@@ -31,6 +34,7 @@ class ByteTokenizer final : public Tokenizer {
   int32_t bos_id() const override { return 256; }
   int32_t eos_id() const override { return 257; }
   std::string name() const override { return "byte"; }
+  bool composes_after_newline() const override { return true; }
 };
 
 // "byte" -> ByteTokenizer, "word" -> the synthetic-vocabulary WordTokenizer, a path ending in
@@ -57,6 +61,7 @@ class WordTokenizer final : public Tokenizer {
   int32_t eos_id() const override { return 257; }
   std::string name() const override { return "word"; }
   std::string fingerprint() const override;  // "word:<hash of the pieces>"
+  bool composes_after_newline() const override { return true; }  // "\n" is always its own piece
 
  private:
   std::vector<std::string> pieces_;

@@ -49,6 +49,8 @@ int run_prepare(const DataCommands& d) {
                               {"raw_bytes", report["raw_bytes"]},
                               {"wall_s", report["wall_s"]},
                               {"raw_mb_per_s", report["raw_mb_per_s"]},
+                              {"raw_unique_bytes", report["raw_unique_bytes"]},
+                              {"phases_s", report["phases_s"]},
                               {"tokenizer", report["tokenizer"]}}
                    .dump()
             << std::endl;

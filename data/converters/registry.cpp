@@ -8,9 +8,9 @@ namespace flame::data {
 
 namespace {
 
-const std::map<std::string, ConvertFn>& registry() {
+std::map<std::string, ConvertFn>& registry() {
   namespace c = converters;
-  static const std::map<std::string, ConvertFn> r = {
+  static std::map<std::string, ConvertFn> r = {
       {"synthetic", c::synthetic},
       {"hh_rlhf", c::hh_rlhf},
       {"pandalm", c::pandalm},
@@ -45,6 +45,12 @@ const ConvertFn& find_converter(const std::string& name) {
   std::string known;
   for (const auto& [k, v] : r) known += (known.empty() ? "" : ", ") + k;
   throw Error("unknown converter '" + name + "' (known: " + known + ")");
+}
+
+void register_converter(const std::string& name, ConvertFn fn) {
+  FLAME_CHECK(!name.empty() && fn, "register_converter needs a name and a function");
+  FLAME_CHECK(registry().emplace(name, std::move(fn)).second,
+              "a converter named " << name << " is already registered");
 }
 
 std::vector<std::string> converter_names() {
