@@ -87,11 +87,13 @@ bool ExampleFitter::fit_by_lines(Example& ex, TokenizedExample& out, bool& trunc
     total += long(lines[i].size());
   }
   for (int attempt = 0; total > max_tokens_; ++attempt) {
-    size_t longest = 0;
-    for (size_t i = 1; i < lines.size(); ++i)
-      if (lines[i].size() > lines[longest].size()) longest = i;
+    size_t longest = lines.size();  // the longest line whose value is not yet empty
+    for (size_t i = 0; i < lines.size(); ++i)
+      if (!ex.inputs[i].second.empty() &&
+          (longest == lines.size() || lines[i].size() > lines[longest].size()))
+        longest = i;
+    if (longest == lines.size() || attempt >= 64) return false;  // nothing left to cut
     auto& [field, value] = ex.inputs[longest];
-    if (value.empty() || attempt >= 16) return false;  // nothing left to cut
     // Keep the line's first k tokens, leaving room for the mark; decoding a token prefix gives
     // a text prefix of the line ("field: " + the start of the value).
     const long excess = total - max_tokens_;
@@ -128,7 +130,7 @@ bool ExampleFitter::fit_by_reencoding(Example& ex, TokenizedExample& out, bool& 
     for (size_t i = 1; i < ex.inputs.size(); ++i)
       if (ex.inputs[i].second.size() > ex.inputs[longest].second.size()) longest = i;
     std::string& v = ex.inputs[longest].second;
-    if (v.empty() || attempt >= 16) return false;  // nothing left to cut
+    if (v.empty() || attempt >= 64) return false;  // nothing left to cut
     const double bytes_per_token = double(input_text.size()) / double(ids.size());
     const size_t cut =
         size_t(std::ceil(double(excess) * bytes_per_token * (1.0 + 0.15 * attempt))) + kMark.size() + 2;

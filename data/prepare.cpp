@@ -339,6 +339,11 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
   }
 
   lap("tokenize");
+  for (const auto& w : work)
+    if (w.shard.train.size() == 0)
+      throw Error("task " + w.card.name + ": no training example fits max_tokens " +
+                  std::to_string(cfg.max_tokens) + " (" + std::to_string(w.shard.counts.dropped) +
+                  " dropped even with their context emptied; raise max_tokens)");
 
   // 5. Write the shards and the report.
   nlohmann::json tasks = nlohmann::json::object();

@@ -351,6 +351,17 @@ TEST(Prepare, BothFittingPathsCutToTheSameBudget) {
       if (truncated) EXPECT_GE(long(t.input.size() + t.target.size()), 256 - 12) << len;
     }
   }
+  // Two long fields: the longer is cut first; when emptying it is not enough the other is cut.
+  for (const Tokenizer* tok : {static_cast<const Tokenizer*>(&composing), static_cast<const Tokenizer*>(&reencoding)}) {
+    Example ex{{{"claim", std::string(900, 'c')}, {"evidence", std::string(1200, 'e')}}, {{"answer", "Supported"}}};
+    TokenizedExample t;
+    bool truncated = false;
+    ASSERT_TRUE(fit_example(card, ex, *tok, 200, t, truncated));
+    EXPECT_LE(t.input.size() + t.target.size(), 200u);
+    EXPECT_LT(ex.inputs[0].second.size(), 200u);
+    EXPECT_LT(ex.inputs[1].second.size(), 200u);
+    EXPECT_EQ(tok->decode(t.input), render(card, ex).input);
+  }
 }
 
 TEST(PrepareConfig, BadKeysAndValuesAreOneLineErrors) {

@@ -24,7 +24,7 @@ std::string synthetic_data_config(const Scratch& s, const std::string& extra = "
   return s.write("data.yaml", "name: t\ntasks_dir: " FLAME_SOURCE_DIR "/configs/tasks/synthetic\n"
                               "tasks: [synth_arith_claim, synth_sorted_list]\nout_dir: " +
                                   (s.dir / "shards").string() +
-                                  "\ntokenizer: {model: byte}\nmax_tokens: 160\n" + extra);
+                                  "\ntokenizer: {model: byte}\nmax_tokens: 400\n" + extra);
 }
 
 void expect_one_line_error(const flame_test::RunResult& r, const std::string& expected) {
@@ -57,10 +57,10 @@ TEST(DataCli, PrepareStatsThenTrainOnShards) {
             rep["train_examples"].get<long>() + rep["dev_examples"].get<long>());
 
   const std::string run = s.write("run.yaml",
-      "name: shards_run\nmodel: {preset: tiny}\ndata: {source: shards, shards: " +
-      (s.dir / "shards").string() + ", seq_len: 160}\ntrain: {steps: 6, batch_size: 4, "
+      "name: shards_run\nmodel: {preset: tiny, max_seq_len: 400}\ndata: {source: shards, shards: " +
+      (s.dir / "shards").string() + ", seq_len: 400}\ntrain: {steps: 6, batch_size: 4, "
       "micro_batch_size: 4, log_interval: 3, eval_interval: 0, out_dir: " + (s.dir / "runs").string() +
-      "}\neval: {max_examples: 8}\n");
+      "}\nschedule: {warmup_steps: 2}\neval: {max_examples: 8}\n");
   r = run_flame(s, "train " + run);
   ASSERT_EQ(r.rc, 0) << r.err << r.out;
   const auto summary = nlohmann::json::parse(last_line(r.out));
@@ -107,6 +107,8 @@ TEST(DataCli, BadDataConfigsAreOneLineErrors) {
   expect_one_line_error(run_flame(s, "prepare " + synthetic_data_config(s) + " tasks=[nope]"),
                         "no task card named nope");
   expect_one_line_error(run_flame(s, "data stats " + s.dir.string()), "no *.h5 shards");
+  expect_one_line_error(run_flame(s, "prepare " + synthetic_data_config(s) + " max_tokens=60"),
+                        "task synth_arith_claim: no training example fits max_tokens 60");
   const std::string run = s.write("run.yaml", "name: x\ndata: {source: shards}\n");
   expect_one_line_error(run_flame(s, "train " + run), "data.shards is not set");
   expect_one_line_error(run_flame(s, "train " + run + " data.shards=/nonexistent"), "no directory /nonexistent");
