@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "data/fit.h"
 #include "data/render.h"
 #include "data/shard.h"
 #include "data/synthetic.h"
@@ -53,33 +55,38 @@ uint64_t sub_seed(uint64_t seed, uint64_t stream) {
 
 }  // namespace
 
-void Trainer::generate_synthetic_tasks(uint64_t data_seed) {
+long Trainer::generate_synthetic_tasks(uint64_t data_seed) {
+  std::vector<long> n_cut(train_.size(), 0);
   // Tasks are independent: one per thread.
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < train_.size(); ++i) {
     const auto& card = data::synthetic_card(cfg_.data.tasks[i]);
     const auto exs = data::generate_synthetic(card.name, data::Split::train,
                                               cfg_.data.train_examples, data_seed);
+    // The same fitting as flame prepare: an example longer than seq_len loses context, never
+    // target, and the cut does not depend on its label.
+    const data::ExampleFitter fitter(card, *tok_, cfg_.data.seq_len);
     auto& tokenized = train_[i];
     tokenized.reserve(exs.size());
-    for (const auto& ex : exs) {
-      const auto r = data::render(card, ex);
+    for (auto ex : exs) {
       data::TokenizedExample t;
-      t.input.push_back(tok_->bos_id());
-      const auto in = tok_->encode(r.input);
-      t.input.insert(t.input.end(), in.begin(), in.end());
-      t.target = tok_->encode(r.target);
-      t.target.push_back(tok_->eos_id());
+      bool truncated = false;
+      if (!fitter.fit(ex, t, truncated)) continue;  // cannot fit even with an empty context
+      n_cut[i] += truncated;
       t.task = (int)i;
       tokenized.push_back(std::move(t));
     }
+    FLAME_CHECK(!tokenized.empty(), "task " << card.name << ": no example fits data.seq_len "
+                                            << cfg_.data.seq_len);
     dev_[i].card = card;
     dev_[i].examples = data::generate_synthetic(card.name, data::Split::dev,
                                                 cfg_.data.dev_examples, data_seed);
   }
+  return std::accumulate(n_cut.begin(), n_cut.end(), 0L);
 }
 
-void Trainer::load_shards() {
+long Trainer::load_shards() {
+  long n_cut = 0;
   // HDF5 reads are serial (the serial HDF5 library is not thread-safe); the shard's tokenizer
   // must be this run's, and every token id must fit the model's vocabulary.
   for (size_t i = 0; i < train_.size(); ++i) {
@@ -94,7 +101,9 @@ void Trainer::load_shards() {
     FLAME_CHECK(!train_[i].empty(), "shard " << path << " has no training examples");
     dev_[i].card = s.card;
     dev_[i].examples = s.dev_examples;
+    n_cut += s.counts.truncated;
   }
+  return n_cut;
 }
 
 long Trainer::n_dev() const {
@@ -120,10 +129,8 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
   const size_t n_tasks = cfg_.data.tasks.size();
   train_.resize(n_tasks);
   dev_.resize(n_tasks);
-  if (cfg_.data.source == "shards")
-    load_shards();
-  else
-    generate_synthetic_tasks(sub_seed(cfg_.seed, 0));
+  const long n_cut = cfg_.data.source == "shards" ? load_shards()
+                                                  : generate_synthetic_tasks(sub_seed(cfg_.seed, 0));
   long n_tok = 0, n_long = 0, n_train = 0;
   for (const auto& task : train_)
     for (const auto& ex : task) {
@@ -166,18 +173,18 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "data: %zu tasks (%s), %ld train examples (%.1f M tokens, mean %.0f per example, "
-                "%.1f%% longer than seq_len %d and cut), %ld dev | %.1f s",
+                "%.1f%% with their context cut to fit), %ld dev | %.1f s",
                 n_tasks, cfg_.data.source.c_str(), n_train, n_tok / 1e6,
                 double(n_tok) / double(std::max(n_train, 1L)),
-                100.0 * n_long / double(std::max(n_train, 1L)), cfg_.data.seq_len, n_dev(),
-                seconds_since(t0));
+                100.0 * n_cut / double(std::max(n_train, 1L)), n_dev(), seconds_since(t0));
   out_ << buf << "\n";
   if (n_long > 0)
-    // The packer keeps such an example's target whole and cuts its input to fit, so how much is
-    // cut depends on the target's length: labels of different lengths ("Yes"/"No") then sit at
-    // label-dependent positions, a shortcut the dev prompts (cut without a target) do not share.
+    // Only shards prepared with a larger max_tokens get here; the packer then keeps the target
+    // and cuts the input's left end, which loses the instructions and depends on the target's
+    // length (a label leak flame prepare's own cut avoids).
     out_ << "warning: " << n_long << " training examples are longer than data.seq_len ("
-         << cfg_.data.seq_len << ") and get cut; raise data.seq_len to keep them whole\n";
+         << cfg_.data.seq_len << ") and get cut by the packer; prepare the shards with max_tokens: "
+         << cfg_.data.seq_len << "\n";
   std::snprintf(buf, sizeof buf,
                 "model: %zu params (%d layers, d_model %d, %d heads, vocab %d) | batch %d rows x %d "
                 "tokens (%d micro-batches of %d) | %d threads",

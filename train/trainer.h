@@ -35,8 +35,9 @@ class Trainer {
 
  private:
   nlohmann::json run_eval(int step);
-  void generate_synthetic_tasks(uint64_t data_seed);  // data.source: synthetic
-  void load_shards();                                 // data.source: shards
+  // Fill train_/dev_; return how many train examples had their context cut to fit.
+  long generate_synthetic_tasks(uint64_t data_seed);  // data.source: synthetic
+  long load_shards();                                 // data.source: shards
   long n_dev() const;                                 // dev examples over all tasks
 
   RunConfig cfg_;

@@ -14,6 +14,7 @@
 #include "data/render.h"
 #include "data/shard.h"
 #include "data/stats.h"
+#include "data/synthetic.h"
 #include "kernels/check.h"
 
 using namespace flame::data;
@@ -379,4 +380,30 @@ TEST(PrepareConfig, BadKeysAndValuesAreOneLineErrors) {
   EXPECT_NE(err("out_dir: x\ntasks_dir: /nonexistent").find("tasks_dir not found"), std::string::npos);
   EXPECT_NE(err("out_dir: x\ntasks_dir: .\nmax_tokens: abc").find("max_tokens has the wrong type"), std::string::npos);
   EXPECT_NE(err("out_dir: x\ntasks_dir: .\ntokenizer: {vocab: 5}").find("unknown key 'tokenizer.vocab'"), std::string::npos);
+}
+
+TEST(Prepare, FitterEqualsPlainEncodingWhenNothingIsCut) {
+  // The line-by-line encoding must give exactly the tokens of encoding the rendered text whole,
+  // for every tokenizer that claims to compose (so the scorer's prompts match training).
+  const ByteTokenizer bytes;
+  const auto words = make_tokenizer("word");
+  for (const Tokenizer* tok : {static_cast<const Tokenizer*>(&bytes), static_cast<const Tokenizer*>(words.get())}) {
+    ASSERT_TRUE(tok->composes_after_newline());
+    for (const auto& card : synthetic_cards()) {
+      const ExampleFitter fitter(card, *tok, 4096);
+      for (auto ex : generate_synthetic(card.name, Split::train, 40, 3)) {
+        const auto r = render(card, ex);
+        TokenizedExample t;
+        bool truncated = true;
+        ASSERT_TRUE(fitter.fit(ex, t, truncated));
+        EXPECT_FALSE(truncated);
+        auto in = tok->encode(r.input);
+        in.insert(in.begin(), tok->bos_id());
+        auto tg = tok->encode(r.target);
+        tg.push_back(tok->eos_id());
+        EXPECT_EQ(t.input, in) << card.name << " " << tok->name();
+        EXPECT_EQ(t.target, tg) << card.name << " " << tok->name();
+      }
+    }
+  }
 }
