@@ -16,6 +16,8 @@
 
 #include "kernels/check.h"
 #include "tools/data_commands.h"
+#include "tools/eval_commands.h"
+#include "tools/hf_commands.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -87,6 +89,10 @@ int main(int argc, char** argv) {
   CLI::App* version = app.add_subcommand("version", "Print the version");
   flame::tools::DataCommands data_cmds;
   data_cmds.add_to(app);
+  flame::tools::EvalCommands eval_cmds;
+  eval_cmds.add_to(app);
+  flame::tools::HfCommands hf_cmds;
+  hf_cmds.add_to(app);
 
   try {
     // `flame --version` alone should not trip require_subcommand.
@@ -110,6 +116,8 @@ int main(int argc, char** argv) {
     }
     if (train->parsed()) return cmd_train(config_path, overrides);
     if (const int rc = data_cmds.run(); rc >= 0) return rc;
+    if (const int rc = eval_cmds.run(); rc >= 0) return rc;
+    if (const int rc = hf_cmds.run(); rc >= 0) return rc;
     return fail("a subcommand is required: train, prepare, tokenizer, data or version (see flame --help)", 2);
   } catch (const flame::Error& e) {
     return fail(e.what(), 1);

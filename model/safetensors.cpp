@@ -1,0 +1,2 @@
+// PLACEHOLDER: being written (safetensors.h is the contract).
+#include "model/safetensors.h"
