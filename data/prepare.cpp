@@ -306,7 +306,7 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
 
   // 4. Tokenize with context truncation, one task per thread.
 #pragma omp parallel for schedule(dynamic, 1)
-  for (size_t i = 0; i < work.size(); ++i) {
+  for (size_t i = 0; i < work.size(); ++i) try {  // (an exception must not leave the region)
     TaskWork& w = work[i];
     TaskShard& s = w.shard;
     s.card = w.card;
@@ -336,9 +336,13 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
       s.dev.add(t, label_index(w.card, ex));
       s.dev_examples.push_back(ex);
     }
+  } catch (const std::exception& e) {
+    work[i].error = e.what();
   }
 
   lap("tokenize");
+  for (const auto& w : work)
+    if (!w.error.empty()) throw Error("task " + w.card.name + ": " + w.error);
   for (const auto& w : work)
     if (w.shard.train.size() == 0)
       throw Error("task " + w.card.name + ": no training example fits max_tokens " +

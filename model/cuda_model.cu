@@ -303,6 +303,25 @@ void CudaModel::download_params(float* host_fp32) const {
                              cudaMemcpyDeviceToHost, stream_));
 }
 
+void CudaModel::download_moments(float* m_host, float* v_host) const {
+  FLAME_CHECK(m_host && v_host, "download_moments: null pointer");
+  wait("download_moments");
+  // Into pageable memory: each call returns when its copy is done.
+  CUDA_CHECK(cudaMemcpyAsync(m_host, impl_->m.data(), n_params_ * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(v_host, impl_->v.data(), n_params_ * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream_));
+}
+
+void CudaModel::load_moments(const float* m_host, const float* v_host) {
+  FLAME_CHECK(m_host && v_host, "load_moments: null pointer");
+  CUDA_CHECK(cudaMemcpyAsync(impl_->m.data(), m_host, n_params_ * sizeof(float),
+                             cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(impl_->v.data(), v_host, n_params_ * sizeof(float),
+                             cudaMemcpyHostToDevice, stream_));
+  wait("load_moments");
+}
+
 void CudaModel::download_grads(float* host_fp32) const {
   FLAME_CHECK(host_fp32 != nullptr, "download_grads: null pointer");
   std::vector<uint16_t> bits(n_params_);

@@ -52,6 +52,9 @@ class CudaModel {
   void download_params(float* host_fp32) const;
   // The bf16 gradients, converted (exactly) to fp32.
   void download_grads(float* host_fp32) const;
+  // The fp32 AdamW moments (checkpoints); load_moments after load_params restores a run.
+  void download_moments(float* m_host, float* v_host) const;
+  void load_moments(const float* m_host, const float* v_host);
 
   // Forward over a (b,t) micro-batch, same contract as Model::forward: host arrays (b,t)
   // row-major, copied to the device on the stream; pos null = 0..t-1 per row, seg null = one

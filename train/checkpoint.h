@@ -38,6 +38,34 @@ struct LoadedModel {
   std::string dir;                          // the step-N directory it came from
 };
 
+constexpr int kCheckpointFormatVersion = 1;
+
+struct CheckpointPolicy {
+  int keep_last = 3;   // the newest K checkpoints are kept
+  int keep_every = 0;  // ... and every checkpoint whose step is a multiple of M (0: none)
+};
+
+// Writes <run_dir>/ckpt/step-<st.step> atomically (see above), points ckpt/latest at it and
+// prunes older checkpoints by `policy`. m and v may be null (no optimizer state: inference-only
+// checkpoints). Returns the checkpoint directory.
+std::string write_checkpoint(const std::string& run_dir, const std::vector<model::ParamInfo>& info,
+                             const float* params, const float* m, const float* v,
+                             const CheckpointState& st, const std::string& config_yaml,
+                             const data::Tokenizer& tok, const CheckpointPolicy& policy);
+
+// Pieces of a checkpoint directory (validated; flame::Error names the file and the problem).
+CheckpointState read_checkpoint_state(const std::string& dir);
+std::string read_checkpoint_config(const std::string& dir);  // config.yaml text
+// Every parameter of `info` from model.safetensors (exact names and shapes; extra or missing
+// tensors are refused).
+void read_checkpoint_weights(const std::string& dir, const std::vector<model::ParamInfo>& info,
+                             float* params);
+void read_checkpoint_moments(const std::string& dir, const std::vector<model::ParamInfo>& info,
+                             float* m, float* v);
+std::unique_ptr<data::Tokenizer> read_checkpoint_tokenizer(const std::string& dir);
+// The model section of the checkpoint's config.yaml as a ModelConfig.
+model::ModelConfig read_checkpoint_model_config(const std::string& dir);
+
 // Resolves a checkpoint path: a step-N directory, a run's ckpt/ directory or a run directory
 // (both: its latest checkpoint). Throws flame::Error when there is none.
 std::string resolve_checkpoint(const std::string& path);

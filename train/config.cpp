@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/stats.h"
+#include "train/checkpoint.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "kernels/check.h"
@@ -162,6 +163,7 @@ Decay parse_decay(const std::string& s) {
 ModelSection parse_model(Section s, const data::Tokenizer* tok, const std::string& base_dir) {
   ModelSection m;
   s.get("preset", m.preset);
+  s.get("init_from", m.init_from);
   // The known model keys are exactly the fields model::to_yaml writes.
   const YAML::Node fields = model::to_yaml(model::ModelConfig{});
   YAML::Node overrides(YAML::NodeType::Map);
@@ -171,12 +173,39 @@ ModelSection parse_model(Section s, const data::Tokenizer* tok, const std::strin
   }
   s.finish();
 
-  m.preset_path = resolve_preset(m.preset, base_dir);
   YAML::Node merged;
-  try {
-    merged = YAML::LoadFile(m.preset_path);
-  } catch (const YAML::Exception& e) {
-    config_error("model.preset " + m.preset_path + ": " + e.msg);
+  if (!m.init_from.empty()) {
+    // The architecture is the checkpoint's; keys given in the run can only restate it.
+    try {
+      m.preset_path = resolve_checkpoint(m.init_from);
+      merged = model::to_yaml(read_checkpoint_model_config(m.preset_path));
+    } catch (const Error& e) {
+      config_error("model.init_from: " + std::string(e.what()));
+    }
+    // Compare as parsed values (1e-5 and 1.0e-05 are the same); vocab_size 0 means "as the
+    // tokenizer says", so it restates anything.
+    YAML::Node restated = YAML::Clone(merged);
+    for (const auto& kv : overrides)
+      if (!(kv.first.Scalar() == "vocab_size" && kv.second.Scalar() == "0"))
+        restated[kv.first.Scalar()] = kv.second;
+    YAML::Node want;
+    try {
+      want = model::to_yaml(model::load_model_config(restated));
+    } catch (const Error& e) {
+      config_error(e.what());
+    }
+    for (const auto& kv : want)
+      if (YAML::Dump(kv.second) != YAML::Dump(merged[kv.first.Scalar()]))
+        config_error("model." + kv.first.Scalar() + " (" + YAML::Dump(kv.second) +
+                     ") differs from the init_from checkpoint's (" +
+                     YAML::Dump(merged[kv.first.Scalar()]) + ")");
+  } else {
+    m.preset_path = resolve_preset(m.preset, base_dir);
+    try {
+      merged = YAML::LoadFile(m.preset_path);
+    } catch (const YAML::Exception& e) {
+      config_error("model.preset " + m.preset_path + ": " + e.msg);
+    }
   }
   if (!merged || merged.IsNull()) merged = YAML::Node(YAML::NodeType::Map);
   if (!merged.IsMap()) config_error("model.preset " + m.preset_path + " is not a map of model keys");
@@ -334,6 +363,10 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   t.get("device", c.train.device);
   t.get("out_dir", c.train.out_dir);
   t.get("threads", c.train.threads);
+  t.get("ckpt_interval", c.train.ckpt_interval);
+  t.get("keep_last", c.train.keep_last);
+  t.get("keep_every", c.train.keep_every);
+  t.get("resume", c.train.resume);
   t.finish();
 
   Section e = top.sub("eval");
@@ -471,6 +504,11 @@ void validate(const RunConfig& c) {
     config_error("train.device expects cpu|cuda (got '" + c.train.device + "')");
   require(!c.train.out_dir.empty(), "train.out_dir", "a directory", "''");
   require(c.train.threads >= 0, "train.threads", ">= 0 (0: all cores)", c.train.threads);
+  require(c.train.ckpt_interval >= -1, "train.ckpt_interval", ">= 0, or -1 for no checkpoints",
+          c.train.ckpt_interval);
+  require(c.train.keep_last >= 1, "train.keep_last", ">= 1", c.train.keep_last);
+  require(c.train.keep_every >= 0, "train.keep_every", ">= 0", c.train.keep_every);
+  require(!c.train.resume.empty(), "train.resume", "auto, never or a checkpoint path", "''");
   require(c.eval.max_examples >= 0, "eval.max_examples", ">= 0", c.eval.max_examples);
 }
 
@@ -481,6 +519,7 @@ YAML::Node to_yaml(const RunConfig& c) {
   YAML::Node m = model::to_yaml(c.model.cfg);
   YAML::Node model;
   model["preset"] = c.model.preset;
+  if (!c.model.init_from.empty()) model["init_from"] = c.model.init_from;
   for (const auto& kv : m) model[kv.first.Scalar()] = kv.second;
   n["model"] = model;
 
@@ -522,6 +561,10 @@ YAML::Node to_yaml(const RunConfig& c) {
   t["device"] = c.train.device;
   t["out_dir"] = c.train.out_dir;
   t["threads"] = c.train.threads;
+  t["ckpt_interval"] = c.train.ckpt_interval;
+  t["keep_last"] = c.train.keep_last;
+  t["keep_every"] = c.train.keep_every;
+  t["resume"] = c.train.resume;
   n["train"] = t;
 
   n["eval"]["max_examples"] = c.eval.max_examples;

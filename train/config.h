@@ -20,6 +20,8 @@ namespace flame::train {
 struct ModelSection {
   std::string preset = "tiny";  // configs/models/<preset>.yaml, or a path to a model YAML
   std::string preset_path;      // the file the preset resolved to (filled by parse_config)
+  std::string init_from;        // a checkpoint whose architecture and weights the run starts
+                                // from (FLAMe-RM); model keys given here must agree with it
   model::ModelConfig cfg;       // preset + the keys overridden in the run's model section
 };
 
@@ -70,6 +72,12 @@ struct TrainConfig {
   std::string device = "cpu";    // cpu | cuda (cuda needs a FLAME_WITH_CUDA build)
   std::string out_dir = "runs";  // run dir = <out_dir>/<name>/
   int threads = 0;               // OpenMP threads; 0 = all cores
+  int ckpt_interval = 0;         // steps between checkpoints; 0: only at the end; -1: never
+  int keep_last = 3;             // checkpoints kept: the newest keep_last ...
+  int keep_every = 0;            // ... and every keep_every-th step (0: none)
+  std::string resume = "auto";   // auto: continue from <run dir>/ckpt/latest when it exists;
+                                 // never: start over (deletes the run's old checkpoints);
+                                 // or a checkpoint path
   int grad_accum() const { return batch_size / micro_batch_size; }
 };
 

@@ -13,6 +13,7 @@
 #include "data/fit.h"
 #include "data/render.h"
 #include "data/shard.h"
+#include "train/checkpoint.h"
 #include "data/synthetic.h"
 #include "kernels/adamw.h"
 #include "kernels/check.h"
@@ -57,9 +58,10 @@ uint64_t sub_seed(uint64_t seed, uint64_t stream) {
 
 long Trainer::generate_synthetic_tasks(uint64_t data_seed) {
   std::vector<long> n_cut(train_.size(), 0);
+  std::vector<std::string> errors(train_.size());  // an exception must not leave an omp region
   // Tasks are independent: one per thread.
 #pragma omp parallel for schedule(dynamic, 1)
-  for (size_t i = 0; i < train_.size(); ++i) {
+  for (size_t i = 0; i < train_.size(); ++i) try {
     const auto& card = data::synthetic_card(cfg_.data.tasks[i]);
     const auto exs = data::generate_synthetic(card.name, data::Split::train,
                                               cfg_.data.train_examples, data_seed);
@@ -76,12 +78,18 @@ long Trainer::generate_synthetic_tasks(uint64_t data_seed) {
       t.task = (int)i;
       tokenized.push_back(std::move(t));
     }
-    FLAME_CHECK(!tokenized.empty(), "task " << card.name << ": no example fits data.seq_len "
-                                            << cfg_.data.seq_len);
+    if (tokenized.empty())
+      throw Error("task " + card.name + ": no example fits data.seq_len " +
+                  std::to_string(cfg_.data.seq_len) + " even with its context cut (raise "
+                  "data.seq_len, or use a tokenizer with shorter sequences: data.tokenizer=word)");
     dev_[i].card = card;
     dev_[i].examples = data::generate_synthetic(card.name, data::Split::dev,
                                                 cfg_.data.dev_examples, data_seed);
+  } catch (const std::exception& e) {
+    errors[i] = e.what();
   }
+  for (const auto& e : errors)
+    if (!e.empty()) throw Error(e);
   return std::accumulate(n_cut.begin(), n_cut.end(), 0L);
 }
 
@@ -104,6 +112,122 @@ long Trainer::load_shards() {
     n_cut += s.counts.truncated;
   }
   return n_cut;
+}
+
+void Trainer::init_from_checkpoint(const std::string& dir) {
+  const CheckpointState st = read_checkpoint_state(dir);
+  if (!st.tokenizer.empty() && st.tokenizer != tok_->fingerprint())
+    throw Error("model.init_from: " + dir + " was trained with tokenizer " + st.tokenizer +
+                ", but this run's data uses " + tok_->fingerprint());
+  read_checkpoint_weights(dir, model_->param_info(), model_->params());
+#ifdef FLAME_WITH_CUDA
+  if (cuda_) cuda_->load_params(model_->params());
+#endif
+  out_ << "init: weights from " << dir << " (step " << st.step << ")\n";
+}
+
+void Trainer::find_resume_point() {
+  const fs::path ckpt = fs::path(run_dir_) / "ckpt";
+  const std::string& r = cfg_.train.resume;
+  if (r == "never") {
+    // Explicitly starting over: the old checkpoints would otherwise be taken for this run's.
+    std::error_code ec;
+    fs::remove_all(ckpt, ec);
+    return;
+  }
+  if (r == "auto" && !fs::exists(ckpt / "latest")) return;
+  resume_dir_ = resolve_checkpoint(r == "auto" ? ckpt.string() : r);
+}
+
+// Restores weights, moments, data position and the running totals of a checkpoint; the model
+// and data sections and the seed must be the checkpoint's (else the resumed run would silently
+// be another run).
+void Trainer::restore(const std::string& dir, RunTotals& totals) {
+  const CheckpointState st = read_checkpoint_state(dir);
+  YAML::Node saved;
+  try {
+    saved = YAML::Load(read_checkpoint_config(dir));
+  } catch (const YAML::Exception& e) {
+    throw Error("checkpoint " + dir + "/config.yaml: " + e.what());
+  }
+  const YAML::Node now = to_yaml(cfg_);
+  for (const char* section : {"model", "data"})
+    if (YAML::Dump(saved[section]) != YAML::Dump(now[section]))
+      throw Error(std::string("cannot resume from ") + dir + ": its " + section +
+                  " section differs from this run's (use another run name, or train.resume=never "
+                  "to start over)");
+  if (st.seed != cfg_.seed)
+    throw Error("cannot resume from " + dir + ": it was run with seed " + std::to_string(st.seed));
+  if (st.tokenizer != tok_->fingerprint())
+    throw Error("cannot resume from " + dir + ": tokenizer " + st.tokenizer + " differs");
+  read_checkpoint_weights(dir, model_->param_info(), model_->params());
+  std::vector<float> m(model_->num_params()), v(model_->num_params());
+  read_checkpoint_moments(dir, model_->param_info(), m.data(), v.data());
+#ifdef FLAME_WITH_CUDA
+  if (cuda_) {
+    cuda_->load_params(model_->params());
+    cuda_->load_moments(m.data(), v.data());
+  }
+#endif
+  if (m_.size() == m.size()) {
+    m_ = std::move(m);
+    v_ = std::move(v);
+  }
+  stream_->restore(st.sampler);
+  totals = RunTotals::from_json(st.extra);
+  totals.step = st.step;
+  out_ << "resume: " << dir << " (step " << st.step << ")\n";
+}
+
+void Trainer::save(const RunTotals& totals) {
+  std::vector<float> m, v;
+  const float* params = model_->params();
+  const float* pm = m_.data();
+  const float* pv = v_.data();
+#ifdef FLAME_WITH_CUDA
+  if (cuda_) {
+    cuda_->download_params(model_->params());
+    m.resize(model_->num_params());
+    v.resize(model_->num_params());
+    cuda_->download_moments(m.data(), v.data());
+    pm = m.data();
+    pv = v.data();
+  }
+#endif
+  CheckpointState st;
+  st.step = totals.step;
+  st.sampler = stream_->state();
+  st.seed = cfg_.seed;
+  st.extra = totals.to_json();
+  YAML::Emitter em;
+  em << to_yaml(cfg_);
+  const auto dir = write_checkpoint(run_dir_, model_->param_info(), params, pm, pv, st,
+                                    std::string(em.c_str()) + "\n", *tok_,
+                                    {cfg_.train.keep_last, cfg_.train.keep_every});
+  out_ << "checkpoint: " << dir << "\n";
+}
+
+nlohmann::json RunTotals::to_json() const {
+  return {{"first_loss", first_loss}, {"last_loss", last_loss}, {"train_s", train_s},
+          {"total_tokens", total_tokens}, {"iv_loss", iv_loss}, {"iv_gnorm", iv_gnorm},
+          {"iv_s", iv_s}, {"iv_tokens", iv_tokens}, {"iv_steps", iv_steps}};
+}
+
+RunTotals RunTotals::from_json(const nlohmann::json& j) {
+  RunTotals t;
+  auto num = [&](const char* k, double fallback) {
+    return j.contains(k) && j[k].is_number() ? j[k].get<double>() : fallback;
+  };
+  t.first_loss = num("first_loss", NAN);
+  t.last_loss = num("last_loss", NAN);
+  t.train_s = num("train_s", 0);
+  t.total_tokens = long(num("total_tokens", 0));
+  t.iv_loss = num("iv_loss", 0);
+  t.iv_gnorm = num("iv_gnorm", 0);
+  t.iv_s = num("iv_s", 0);
+  t.iv_tokens = long(num("iv_tokens", 0));
+  t.iv_steps = int(num("iv_steps", 0));
+  return t;
 }
 
 long Trainer::n_dev() const {
@@ -169,6 +293,8 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
     m_.assign(model_->num_params(), 0.0f);
     v_.assign(model_->num_params(), 0.0f);
   }
+  if (!cfg_.model.init_from.empty()) init_from_checkpoint(cfg_.model.preset_path);
+  find_resume_point();
 
   char buf[512];
   std::snprintf(buf, sizeof buf,
@@ -237,7 +363,27 @@ nlohmann::json Trainer::run() {
     f << em.c_str() << "\n";
     if (!f) throw Error("cannot write " + run_dir_ + "/config.yaml");
   }
-  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl");
+  RunTotals tot;
+  if (!resume_dir_.empty()) restore(resume_dir_, tot);
+  // A resumed run keeps the metrics up to its checkpoint; lines a killed run wrote after it are
+  // dropped, so metrics.jsonl reads like one uninterrupted run.
+  const fs::path metrics_path = fs::path(run_dir_) / "metrics.jsonl";
+  {
+    std::vector<std::string> kept;
+    if (tot.step > 0) {
+      std::ifstream in(metrics_path);
+      for (std::string line; std::getline(in, line);) {
+        try {
+          if (nlohmann::json::parse(line).value("step", 0) <= tot.step) kept.push_back(line);
+        } catch (const nlohmann::json::exception&) {
+          break;  // a line cut by the kill
+        }
+      }
+    }
+    std::ofstream out(metrics_path, std::ios::trunc);
+    for (const auto& l : kept) out << l << "\n";
+  }
+  std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) throw Error("cannot write " + run_dir_ + "/metrics.jsonl");
 
   model::Model& model = *model_;
@@ -248,13 +394,16 @@ nlohmann::json Trainer::run() {
   const int steps = cfg_.train.steps, accum = cfg_.train.grad_accum();
   const OptimConfig& opt = cfg_.optim;
 
-  double first_loss = NAN, last_loss = NAN;
-  double train_s = 0;   // time in training steps only (evaluation excluded)
-  long total_tokens = 0;
+  double& first_loss = tot.first_loss;
+  double& last_loss = tot.last_loss;
+  double& train_s = tot.train_s;  // time in training steps only (evaluation excluded)
+  long& total_tokens = tot.total_tokens;
   // what the next progress line averages over
-  double iv_loss = 0, iv_gnorm = 0, iv_s = 0;
-  long iv_tokens = 0;
-  int iv_steps = 0;
+  double& iv_loss = tot.iv_loss;
+  double& iv_gnorm = tot.iv_gnorm;
+  double& iv_s = tot.iv_s;
+  long& iv_tokens = tot.iv_tokens;
+  int& iv_steps = tot.iv_steps;
   nlohmann::json last_eval;
   int last_eval_step = 0;
   std::vector<data::Batch> micro(accum);
@@ -264,7 +413,7 @@ nlohmann::json Trainer::run() {
   constexpr bool gpu = false;
 #endif
 
-  for (int step = 1; step <= steps; ++step) {
+  for (int step = tot.step + 1; step <= steps; ++step) {
     const auto t0 = Clock::now();
     // The loss is a mean over every target token of the step, so count them all first: each
     // micro-batch's backward then scales by the same global count and accumulation is exact.
@@ -353,6 +502,9 @@ nlohmann::json Trainer::run() {
       iv_tokens = 0;
       iv_steps = 0;
     }
+    tot.step = step;
+    const int ci = cfg_.train.ckpt_interval;
+    if (ci >= 0 && ((ci > 0 && step % ci == 0) || step == steps)) save(tot);
     const bool eval_now = cfg_.train.eval_interval > 0 && step % cfg_.train.eval_interval == 0;
     if ((eval_now || step == steps) && cfg_.eval.max_examples > 0 && cfg_.data.dev_examples > 0) {
       last_eval = run_eval(step);
@@ -361,6 +513,11 @@ nlohmann::json Trainer::run() {
     }
   }
 
+  if (last_eval_step == 0 && tot.step >= steps && cfg_.eval.max_examples > 0 &&
+      cfg_.data.dev_examples > 0) {  // resumed after the last step: evaluate what was restored
+    last_eval = run_eval(tot.step);
+    last_eval_step = tot.step;
+  }
   nlohmann::json summary = {{"name", cfg_.name},
                             {"steps", steps},
                             {"first_loss", first_loss},

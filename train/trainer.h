@@ -3,6 +3,7 @@
 // periodic dev evaluation and a one-line JSON summary.
 #pragma once
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -18,6 +19,20 @@
 #include "train/evaluate.h"
 
 namespace flame::train {
+
+// The running totals of a run, saved in checkpoints so a resumed run reports like an
+// uninterrupted one.
+struct RunTotals {
+  int step = 0;             // optimizer steps done
+  double first_loss = NAN, last_loss = NAN;
+  double train_s = 0;       // seconds in training steps (evaluation excluded)
+  long total_tokens = 0;
+  double iv_loss = 0, iv_gnorm = 0, iv_s = 0;  // the current progress-line interval
+  long iv_tokens = 0;
+  int iv_steps = 0;
+  nlohmann::json to_json() const;
+  static RunTotals from_json(const nlohmann::json& j);
+};
 
 class Trainer {
  public:
@@ -39,11 +54,16 @@ class Trainer {
   long generate_synthetic_tasks(uint64_t data_seed);  // data.source: synthetic
   long load_shards();                                 // data.source: shards
   long n_dev() const;                                 // dev examples over all tasks
+  void init_from_checkpoint(const std::string& dir);  // model.init_from
+  void find_resume_point();                           // train.resume -> resume_dir_
+  void restore(const std::string& dir, RunTotals& totals);
+  void save(const RunTotals& totals);                 // a checkpoint of the current state
 
   RunConfig cfg_;
   std::chrono::steady_clock::time_point created_;  // wall_s counts data generation too
   std::ostream& out_;
   std::string run_dir_;
+  std::string resume_dir_;  // the checkpoint run() continues from ("" = a fresh start)
   std::unique_ptr<data::Tokenizer> tok_;
   std::vector<std::vector<data::TokenizedExample>> train_;  // per task, tokenized
   std::vector<EvalTask> dev_;
