@@ -4,14 +4,14 @@
 # end-to-end benchmark next to PyTorch, and prints a short table last. Every phase logs to
 # $OUT/<phase>.log (OUT defaults to ./device_out) so a cut-short run still returns what it did.
 # Budget: about 8 minutes on an H200. Usage: tools/device_check.sh [phase ...]
-# phases: build tests reference bench torch (default: all, in that order).
+# phases: build tests reference bench torch resume hf (default: all, in that order).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 BUILD=build-device
 phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(build tests reference bench torch)
+[ ${#phases[@]} -eq 0 ] && phases=(build tests reference bench torch resume hf)
 export FLAME_CUDA_SYNC_TIMEOUT_S=60
 status=0
 
@@ -54,6 +54,10 @@ for phase in "${phases[@]}"; do
       run_phase torch_ops 90 python3 bench/torch_ops.py
       run_phase torch_attention 90 python3 bench/torch_attention.py
       run_phase torch_e2e 240 python3 bench/torch_train_gpt2.py --steps 10 ;;
+    resume)  # kill-and-resume on the GPU: losses within bf16 noise of an uninterrupted run
+      run_phase resume_gpu 240 tools/resume_check.sh cuda $BUILD ;;
+    hf)  # transformers <-> flame logits for tiny random Llama and GPT-2 models
+      run_phase hf_reference 240 python3 tools/hf_reference.py --flame $BUILD/flame ;;
     *) log "unknown phase $phase"; status=1 ;;
   esac
 done
@@ -63,8 +67,8 @@ done
   echo "== device_check table ($(cat "$OUT/gpu.txt")) =="
   grep -h -E '^(torch_)?[a-z0-9_]+.*: .*(GB/s|TFLOP/s|tok/s|ms)' "$OUT"/bench_*.log "$OUT"/torch_*.log 2>/dev/null \
     | grep -v '^#' | sort
-  for t in cuda_kernels cuda_model torch_reference; do
-    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
+  for t in cuda_kernels cuda_model torch_reference resume_gpu hf_reference; do
+    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|max \\|loss|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
   done
   grep -h "phase .* rc=" "$OUT/summary.log"
 } | tee "$OUT/table.txt"
