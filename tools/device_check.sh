@@ -68,7 +68,7 @@ done
   grep -h -E '^(torch_)?[a-z0-9_]+.*: .*(GB/s|TFLOP/s|tok/s|ms)' "$OUT"/bench_*.log "$OUT"/torch_*.log 2>/dev/null \
     | grep -v '^#' | sort
   for t in cuda_kernels cuda_model torch_reference resume_gpu hf_reference; do
-    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|max \\|loss|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
+    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|resume_check|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
   done
   grep -h "phase .* rc=" "$OUT/summary.log"
 } | tee "$OUT/table.txt"
