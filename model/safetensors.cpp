@@ -17,11 +17,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
 
@@ -71,8 +70,7 @@ uint64_t read_le64(const char* p) {
 }
 
 // One header entry {"dtype", "shape", "data_offsets"} -> TensorEntry, or a reason it is bad.
-TensorEntry parse_entry(const std::string& path, const std::string& name,
-                        const nlohmann::json& v) {
+TensorEntry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& v) {
   const std::string where = "tensor '" + name + "': ";
   if (!v.is_object()) fail(path, where + "header entry is not a JSON object");
   for (const auto& [key, _] : v.items())
@@ -164,10 +162,16 @@ const char* dtype_name(DType d) {
 
 size_t dtype_size(DType d) {
   switch (d) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::F64:
+    case DType::I64: return 8;
+    case DType::F32:
+    case DType::I32: return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16: return 2;
+    case DType::I8:
+    case DType::U8:
+    case DType::BOOL: return 1;
   }
   return 0;
 }
@@ -208,8 +212,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
                    std::to_string(size) + " bytes): truncated or not a safetensors file");
   if (n > kMaxHeaderBytes)
     fail(path, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
-  if (n < 2 || bytes_[8] != '{')
-    fail(path, "the header does not start with a JSON object '{'");
+  if (n < 2 || bytes_[8] != '{') fail(path, "the header does not start with a JSON object '{'");
   data_start_ = 8 + size_t(n);
   const size_t data_size = size - data_start_;
 
@@ -236,7 +239,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       if (!v.is_object()) fail(path, "__metadata__ is not a JSON object");
       for (const auto& [k, mv] : v.items()) {
         if (!mv.is_string())
-          fail(path, "__metadata__['" + k + "'] is not a string (metadata maps strings to strings)");
+          fail(path,
+               "__metadata__['" + k + "'] is not a string (metadata maps strings to strings)");
         metadata_[k] = mv.get<std::string>();
       }
       continue;
@@ -266,17 +270,18 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     prev = t;
   }
   if (covered != data_size)
-    fail(path, "the data section is " + std::to_string(data_size) + " bytes but the tensors cover " +
-                   std::to_string(covered) + " (trailing bytes or tampered offsets)");
+    fail(path, "the data section is " + std::to_string(data_size) +
+                   " bytes but the tensors cover " + std::to_string(covered) +
+                   " (trailing bytes or tampered offsets)");
 
   std::sort(tensors_.begin(), tensors_.end(),
             [](const TensorEntry& a, const TensorEntry& b) { return a.name < b.name; });
 }
 
 const TensorEntry* SafetensorsFile::find(const std::string& name) const {
-  const auto it = std::lower_bound(
-      tensors_.begin(), tensors_.end(), name,
-      [](const TensorEntry& e, const std::string& n) { return e.name < n; });
+  const auto it =
+      std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                       [](const TensorEntry& e, const std::string& n) { return e.name < n; });
   return it != tensors_.end() && it->name == name ? &*it : nullptr;
 }
 
@@ -300,9 +305,7 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name,
   std::vector<float> out(n);
   const char* src = bytes_.data() + data_start_ + e->begin;  // not necessarily aligned: memcpy
   switch (e->dtype) {
-    case DType::F32:
-      std::memcpy(out.data(), src, n * 4);
-      break;
+    case DType::F32: std::memcpy(out.data(), src, n * 4); break;
     case DType::F64:
       for (size_t i = 0; i < n; ++i) {
         double d;
@@ -320,8 +323,7 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name,
       }
       break;
     }
-    default:
-      break;  // excluded above
+    default: break;  // excluded above
   }
   return out;
 }
@@ -367,8 +369,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   try {
     text = header.dump();
   } catch (const nlohmann::json::exception& e) {
-    fail(path, std::string("cannot encode the header (names and metadata must be UTF-8): ") +
-                   e.what());
+    fail(path,
+         std::string("cannot encode the header (names and metadata must be UTF-8): ") + e.what());
   }
   // Pad with spaces (allowed trailing JSON whitespace) so the data section starts 8-aligned.
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');
@@ -428,9 +430,9 @@ uint16_t f32_to_f16(float x) {
   const uint32_t a = u & 0x7FFFFFFFu;
   if (a > 0x7F800000u) return uint16_t(sign | 0x7E00u | ((a >> 13) & 0x03FFu));  // quiet NaN
   if (a == 0x7F800000u) return uint16_t(sign | 0x7C00u);                         // infinity
-  const int e = int(a >> 23) - 127;  // unbiased exponent
+  const int e = int(a >> 23) - 127;             // unbiased exponent
   if (e > 15) return uint16_t(sign | 0x7C00u);  // >= 2^16: beyond rounding range, infinity
-  if (e >= -14) {                                // normal half
+  if (e >= -14) {                               // normal half
     const uint32_t mant = a & 0x7FFFFFu;
     uint32_t h = (uint32_t(e + 15) << 10) | (mant >> 13);
     const uint32_t rest = mant & 0x1FFFu;
