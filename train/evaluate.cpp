@@ -10,6 +10,7 @@
 
 #include "data/render.h"
 #include "kernels/check.h"
+#include "train/metrics.h"
 
 namespace flame::train {
 
@@ -170,9 +171,12 @@ std::vector<int32_t> prompt_tokens(const data::Tokenizer& tok, const data::TaskC
   return t;
 }
 
-// Label probabilities for each example of a label-typed task. When the labels' first tokens are
-// distinct one forward position decides (softmax over those tokens); otherwise each label is
-// scored as a whole sequence by teacher forcing and the softmax is over the sequence log-probs.
+int argmax(const std::vector<double>& p) {
+  return (int)(std::max_element(p.begin(), p.end()) - p.begin());
+}
+
+}  // namespace
+
 std::vector<std::vector<double>> label_probs(model::Model& model, const data::Tokenizer& tok,
                                              const data::TaskCard& card,
                                              const std::vector<data::Example>& exs) {
@@ -224,60 +228,7 @@ int label_index(const data::TaskCard& card, const std::string& label) {
   return (int)(it - card.labels.begin());
 }
 
-int argmax(const std::vector<double>& p) {
-  return (int)(std::max_element(p.begin(), p.end()) - p.begin());
-}
-
-double pearson(const std::vector<double>& x, const std::vector<double>& y) {
-  const size_t n = x.size();
-  if (n < 2) return 0;
-  const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n;
-  const double my = std::accumulate(y.begin(), y.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < n; ++i) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) * (x[i] - mx);
-    syy += (y[i] - my) * (y[i] - my);
-  }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
-}
-
-nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
-                             const data::TaskCard& card, const std::vector<data::Example>& exs) {
-  const size_t L = card.labels.size();  // A, B (, Tie)
-  FLAME_CHECK(L == 2 || L == 3, "pairwise task " << card.name << " needs labels A, B (, Tie)");
-  std::vector<data::Example> swapped;
-  for (const auto& ex : exs) swapped.push_back(data::swap_pair(card, ex));
-  const auto po = label_probs(model, tok, card, exs);
-  const auto ps = label_probs(model, tok, card, swapped);
-  auto mirror = [](int k) { return k == 0 ? 1 : k == 1 ? 0 : k; };  // A<->B, Tie stays
-  double correct = 0;
-  long correct_single = 0, consistent = 0;
-  for (size_t e = 0; e < exs.size(); ++e) {
-    // Each outcome averaged over both presentation orders: "the first-presented response is
-    // better" is A in the original order and B once swapped.
-    std::vector<double> p(L);
-    for (size_t k = 0; k < L; ++k) p[k] = 0.5 * (po[e][k] + ps[e][size_t(mirror(int(k)))]);
-    const int truth = label_index(card, exs[e].label());
-    // A model that ignores the content gives exactly equal averages: a tie is a coin flip, not a
-    // win for whichever label comes first.
-    const double best = *std::max_element(p.begin(), p.end());
-    int n_best = 0;
-    for (double x : p) n_best += x >= best - 1e-9;
-    if (p[size_t(truth)] >= best - 1e-9) correct += 1.0 / n_best;
-    correct_single += argmax(po[e]) == truth;
-    consistent += mirror(argmax(po[e])) == argmax(ps[e]);  // same verdict in both orders
-  }
-  const double n = std::max<size_t>(exs.size(), 1);
-  return {{"metric", "accuracy"},
-          {"value", correct / n},
-          {"accuracy_single_order", correct_single / n},
-          {"position_consistency", consistent / n}};
-}
-
-nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
-                              const data::TaskCard& card, const std::vector<data::Example>& exs) {
-  // The scale's numeric values; a non-numeric scale is scored by label index.
+std::vector<double> label_values(const data::TaskCard& card) {
   std::vector<double> values;
   for (size_t i = 0; i < card.labels.size(); ++i) {
     try {
@@ -290,6 +241,34 @@ nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
       break;
     }
   }
+  return values;
+}
+
+namespace {
+
+nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
+                             const data::TaskCard& card, const std::vector<data::Example>& exs) {
+  const size_t L = card.labels.size();  // A, B (, Tie)
+  FLAME_CHECK(L == 2 || L == 3, "pairwise task " << card.name << " needs labels A, B (, Tie)");
+  std::vector<data::Example> swapped;
+  for (const auto& ex : exs) swapped.push_back(data::swap_pair(card, ex));
+  const auto po = label_probs(model, tok, card, exs);
+  const auto ps = label_probs(model, tok, card, swapped);
+  // Each outcome averaged over both presentation orders; a model that ignores the content gives
+  // exactly equal averages, and such a tie is a coin flip (metrics.h pairwise_metrics).
+  std::vector<PairJudgment> pairs(exs.size());
+  for (size_t e = 0; e < exs.size(); ++e)
+    pairs[e] = PairJudgment{po[e], ps[e], label_index(card, exs[e].label()), 0, 0};
+  const PairwiseMetrics m = pairwise_metrics(pairs);
+  return {{"metric", "accuracy"},
+          {"value", m.accuracy},
+          {"accuracy_single_order", m.accuracy_single_order},
+          {"position_consistency", m.order_consistency}};
+}
+
+nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
+                              const data::TaskCard& card, const std::vector<data::Example>& exs) {
+  const std::vector<double> values = label_values(card);  // by index for a non-numeric scale
   const auto probs = label_probs(model, tok, card, exs);
   long correct = 0;
   std::vector<double> expected, truth;
@@ -349,6 +328,18 @@ nlohmann::json eval_generative(model::Model& model, const data::Tokenizer& tok,
 
 }  // namespace
 
+nlohmann::json evaluate_examples(model::Model& model, const data::Tokenizer& tok,
+                                 const data::TaskCard& card,
+                                 const std::vector<data::Example>& exs) {
+  switch (card.type) {
+    case data::TaskType::pairwise: return eval_pairwise(model, tok, card, exs);
+    case data::TaskType::pointwise: return eval_pointwise(model, tok, card, exs);
+    case data::TaskType::classification: return eval_classification(model, tok, card, exs);
+    case data::TaskType::generative: return eval_generative(model, tok, card, exs);
+  }
+  throw Error("task " + card.name + ": unknown task type");
+}
+
 nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
                         const std::vector<EvalTask>& tasks, int max_examples) {
   nlohmann::json out = {{"tasks", nlohmann::json::object()},
@@ -359,13 +350,7 @@ nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
     const size_t n = std::min<size_t>(t.examples.size(), std::max(max_examples, 0));
     if (n == 0) continue;
     const std::vector<data::Example> exs(t.examples.begin(), t.examples.begin() + n);
-    nlohmann::json r;
-    switch (t.card.type) {
-      case data::TaskType::pairwise: r = eval_pairwise(model, tok, t.card, exs); break;
-      case data::TaskType::pointwise: r = eval_pointwise(model, tok, t.card, exs); break;
-      case data::TaskType::classification: r = eval_classification(model, tok, t.card, exs); break;
-      case data::TaskType::generative: r = eval_generative(model, tok, t.card, exs); break;
-    }
+    nlohmann::json r = evaluate_examples(model, tok, t.card, exs);
     r["type"] = data::task_type_name(t.card.type);
     r["category"] = t.card.category;
     r["n"] = n;

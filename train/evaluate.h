@@ -6,6 +6,7 @@
 //   generative      teacher-forced exact match (= greedy-decoding exact match)
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,22 @@ struct QueryResult {
 // does not fit scores as wrong (uniform candidates, -inf log-prob, not argmax).
 std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries);
 
+// The probabilities of a label-typed task's labels (card.labels order) for each example, read
+// off the next-token distribution after the scoring prompt. When the labels' first tokens are
+// distinct one forward position decides (softmax over those tokens); otherwise each label is
+// scored as a whole sequence by teacher forcing and the softmax is over the sequence log-probs.
+// Pairwise examples are scored in the order given (callers swap for the other order).
+std::vector<std::vector<double>> label_probs(model::Model& model, const data::Tokenizer& tok,
+                                             const data::TaskCard& card,
+                                             const std::vector<data::Example>& exs);
+
+// Index of `label` in card.labels; throws flame::Error naming the task and the label.
+int label_index(const data::TaskCard& card, const std::string& label);
+
+// The card's labels as numbers (a pointwise scale "1".."5"), or their indices 0..L-1 when any
+// label is not a number.
+std::vector<double> label_values(const data::TaskCard& card);
+
 struct EvalTask {
   data::TaskCard card;
   std::vector<data::Example> examples;  // dev split
@@ -49,5 +66,11 @@ struct EvalTask {
 // Flipped-label tasks are scored against their own labels but left out of both means.
 nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
                         const std::vector<EvalTask>& tasks, int max_examples);
+
+// One task's metrics as evaluate() reports them under "tasks" (without type, category, n):
+// {"metric", "value", ...} per the task type.
+nlohmann::json evaluate_examples(model::Model& model, const data::Tokenizer& tok,
+                                 const data::TaskCard& card,
+                                 const std::vector<data::Example>& exs);
 
 }  // namespace flame::train
