@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
     if (const int rc = data_cmds.run(); rc >= 0) return rc;
     if (const int rc = eval_cmds.run(); rc >= 0) return rc;
     if (const int rc = hf_cmds.run(); rc >= 0) return rc;
-    return fail("a subcommand is required: train, prepare, tokenizer, data or version (see flame --help)", 2);
+    return fail("a subcommand is required: train, prepare, tokenizer, data, eval, judge, import-hf, "
+                "export-hf or version (see flame --help)", 2);
   } catch (const flame::Error& e) {
     return fail(e.what(), 1);
   } catch (const YAML::Exception& e) {

@@ -11,6 +11,7 @@
 
 #include "data/stats.h"
 #include "train/checkpoint.h"
+#include "train/eval_suite.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "kernels/check.h"
@@ -371,6 +372,7 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
 
   Section e = top.sub("eval");
   e.get("max_examples", c.eval.max_examples);
+  e.get("suite", c.eval.suite);
   e.finish();
 
   top.finish();
@@ -510,6 +512,13 @@ void validate(const RunConfig& c) {
   require(c.train.keep_every >= 0, "train.keep_every", ">= 0", c.train.keep_every);
   require(!c.train.resume.empty(), "train.resume", "auto, never or a checkpoint path", "''");
   require(c.eval.max_examples >= 0, "eval.max_examples", ">= 0", c.eval.max_examples);
+  if (!c.eval.suite.empty()) {
+    try {
+      load_eval_suite(c.eval.suite);
+    } catch (const Error& e) {
+      config_error("eval.suite: " + std::string(e.what()));
+    }
+  }
 }
 
 YAML::Node to_yaml(const RunConfig& c) {
@@ -568,6 +577,7 @@ YAML::Node to_yaml(const RunConfig& c) {
   n["train"] = t;
 
   n["eval"]["max_examples"] = c.eval.max_examples;
+  if (!c.eval.suite.empty()) n["eval"]["suite"] = c.eval.suite;
   return n;
 }
 

@@ -83,6 +83,7 @@ struct TrainConfig {
 
 struct EvalConfig {
   int max_examples = 200;  // dev examples per task scored at each evaluation
+  std::string suite;       // an eval suite (configs/eval/*.yaml) also run at each evaluation
 };
 
 struct RunConfig {

@@ -293,6 +293,7 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
     m_.assign(model_->num_params(), 0.0f);
     v_.assign(model_->num_params(), 0.0f);
   }
+  if (!cfg_.eval.suite.empty()) suite_ = std::make_unique<EvalSuite>(load_eval_suite(cfg_.eval.suite));
   if (!cfg_.model.init_from.empty()) init_from_checkpoint(cfg_.model.preset_path);
   find_resume_point();
 
@@ -346,6 +347,11 @@ nlohmann::json Trainer::run_eval(int step) {
                   r["metric"].get<std::string>().c_str(), r["value"].get<double>(),
                   r.contains("flipped_labels") ? "  (flipped labels)" : "");
     out_ << buf << "\n";
+  }
+  if (suite_) {
+    ev["suite"] = run_suite(*model_, *tok_, *suite_, cfg_.eval.max_examples);
+    out_ << "eval suite " << suite_->name << " at step " << step << ":\n"
+         << suite_table(ev["suite"]);
   }
   out_.flush();
   return ev;

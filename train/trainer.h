@@ -16,6 +16,7 @@
 #include "model/cuda_model.h"  // empty unless FLAME_WITH_CUDA
 #include "model/model.h"
 #include "train/config.h"
+#include "train/eval_suite.h"
 #include "train/evaluate.h"
 
 namespace flame::train {
@@ -67,6 +68,7 @@ class Trainer {
   std::unique_ptr<data::Tokenizer> tok_;
   std::vector<std::vector<data::TokenizedExample>> train_;  // per task, tokenized
   std::vector<EvalTask> dev_;
+  std::unique_ptr<EvalSuite> suite_;  // eval.suite, run after the dev evaluation
   std::unique_ptr<data::BatchStream> stream_;
   std::unique_ptr<model::Model> model_;
   std::vector<float> m_, v_;  // AdamW moments, laid out like model().params() (cpu only)

@@ -152,3 +152,20 @@ TEST(EvalCli, EvalAndJudgeACheckpoint) {
       run_flame(s, "judge --model " + run + " --input " + input + " --task synth_echo"),
       "generative");
 }
+
+TEST(EvalCli, TheTrainerRunsTheSuiteAtEachEvaluation) {
+  Scratch s("eval_in_train");
+  auto r = run_flame(s, "train " + kRepo +
+                            "/configs/runs/quickstart.yaml train.steps=4 schedule.warmup_steps=1 "
+                            "train.eval_interval=2 train.ckpt_interval=-1 eval.max_examples=3 "
+                            "data.train_examples=50 data.dev_examples=10 eval.suite=" + kRepo +
+                            "/configs/eval/example.yaml train.out_dir=" + s.dir.string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("eval suite example at step 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eval suite example at step 4"), std::string::npos) << r.out;
+  const json summary = json::parse(flame_test::slurp(s.dir / "quickstart" / "summary.json"));
+  ASSERT_TRUE(summary["eval"]["suite"].is_object()) << summary.dump();
+  EXPECT_TRUE(summary["eval"]["suite"].contains("overall"));
+  expect_one_line_error(run_flame(s, "train " + kRepo + "/configs/runs/quickstart.yaml eval.suite=nope.yaml"),
+                        "eval.suite: eval suite file not found: nope.yaml");
+}
