@@ -14,6 +14,7 @@
 #include "kernels/check.h"
 #include "train/checkpoint.h"
 #include "train/eval_suite.h"
+#include "train/generate.h"
 #include "train/evaluate.h"
 
 namespace fs = std::filesystem;
@@ -138,6 +139,9 @@ int run_judge(const EvalCommands& c) {
     size_t k = 0, e = 0;
     for (const auto& b : batch) {
       ordered j = b ? judgment(card, *b, scores[k++]) : errors[e++];
+      if (b && c.judge_explain > 0)
+        j["explanation"] = train::explain(*lm.model, *lm.tokenizer, card, b->ex,
+                                          j["decision"].get<std::string>(), c.judge_explain);
       if (b && b->labelled) {
         ++labelled;
         correct += j["correct"].get<bool>();
@@ -205,6 +209,9 @@ void EvalCommands::add_to(CLI::App& app) {
   judge = app.add_subcommand("judge", "Judge the items of a JSONL file with a checkpoint");
   judge->add_option("--model", judge_model, "Checkpoint (as for flame eval)")->required();
   judge->add_option("--input", judge_input, "Items, one JSON object per line")->required();
+  judge->add_option("--explain", judge_explain,
+                    "Also generate an explanation of at most N tokens after the decision "
+                    "(greedy; the card's second output field, else 'explanation')");
   judge->add_option("--task", judge_task,
                     "Task card: a name (synthetic, or under configs/tasks) or a path to a card "
                     "(default eval_pairwise: prompt, response_a, response_b)");

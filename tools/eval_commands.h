@@ -21,6 +21,7 @@ struct EvalCommands {
   CLI::App* judge = nullptr;
   std::string judge_model, judge_input, judge_task = "eval_pairwise", judge_output;
   int judge_batch = 256;
+  int judge_explain = 0;  // > 0: also generate an explanation of at most this many tokens
 
   void add_to(CLI::App& app);
   // Runs whichever was parsed; returns -1 when none was.

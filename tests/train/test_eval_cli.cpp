@@ -169,3 +169,20 @@ TEST(EvalCli, TheTrainerRunsTheSuiteAtEachEvaluation) {
   expect_one_line_error(run_flame(s, "train " + kRepo + "/configs/runs/quickstart.yaml eval.suite=nope.yaml"),
                         "eval.suite: eval suite file not found: nope.yaml");
 }
+
+TEST(EvalCli, JudgeExplainsOnRequest) {
+  Scratch s("judge_explain");
+  const std::string run = train_tiny(s);
+  const std::string in = s.write("pairs.jsonl",
+      "{\"prompt\": \"Say hi.\", \"chosen\": \"Hi!\", \"rejected\": \"No.\"}\n"
+      "{\"prompt\": \"Add 2 and 2.\", \"chosen\": \"4\", \"rejected\": \"5\"}\n");
+  const auto r = run_flame(s, "judge --model " + run + " --input " + in + " --explain 6");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& j : lines) {
+    ASSERT_TRUE(j.contains("explanation")) << j.dump();
+    EXPECT_TRUE(j["explanation"].is_string());
+    EXPECT_EQ(j["explanation"].get<std::string>().find('\n'), std::string::npos);
+  }
+}
