@@ -176,12 +176,15 @@ ModelConfig load_model_config(const YAML::Node& node) {
       c.tie_embeddings = get_bool(key, v);
     else if (key == "bias")
       c.bias = get_bool(key, v);
+    else if (key == "qkv_bias")
+      c.qkv_bias = get_bool(key, v);
     else if (key == "norm_eps")
       c.norm_eps = get_float(key, v);
     else
       config_error("model." + key +
                    ": unknown key (known: n_layer, n_head, n_kv_head, d_model, d_ff, vocab_size, "
-                   "max_seq_len, norm, pos, rope_theta, mlp, tie_embeddings, bias, norm_eps)");
+                   "max_seq_len, norm, pos, rope_theta, mlp, tie_embeddings, bias, qkv_bias, "
+                   "norm_eps)");
   }
   validate_impl(c, true);
   return c;
@@ -216,6 +219,7 @@ YAML::Node to_yaml(const ModelConfig& c) {
   n["mlp"] = name(c.mlp);
   n["tie_embeddings"] = c.tie_embeddings;
   n["bias"] = c.bias;
+  n["qkv_bias"] = c.qkv_bias;
   n["norm_eps"] = float_text(c.norm_eps);
   return n;
 }

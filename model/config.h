@@ -1,4 +1,4 @@
-// Model configuration: one struct for GPT-2-style and Llama-style decoders.
+// Model configuration: one struct for GPT-2-style, Llama-style and Qwen2-style decoders.
 #pragma once
 #include <string>
 
@@ -22,9 +22,12 @@ struct ModelConfig {
   Mlp mlp = Mlp::gelu;          // gelu (GPT-2) | swiglu (Llama)
   bool tie_embeddings = true;   // lm_head shares wte
   bool bias = true;             // biases in linear layers and LayerNorm
+  bool qkv_bias = false;        // biases on the q/k/v projection only (Qwen2); implied by bias
   float norm_eps = 1e-5f;       // epsilon of the norms
 
   int head_dim() const { return d_model / n_head; }
+  // Whether h.<l>.attn.qkv.bias exists: the one question every layout asks about qkv_bias.
+  bool has_qkv_bias() const { return bias || qkv_bias; }
 };
 
 // Throws flame::Error naming the first inconsistent field (e.g. n_head not dividing d_model).

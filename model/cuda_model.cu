@@ -62,7 +62,7 @@ size_t build_layout(const ModelConfig& cfg, std::vector<ParamInfo>& info, Layout
     p.ln1_w = add(h + "ln1.weight", {C}, false);
     p.ln1_b = norm_bias ? add(h + "ln1.bias", {C}, false) : kNoTensor;
     p.qkv_w = add(h + "attn.qkv.weight", {QKV, C}, true);
-    p.qkv_b = cfg.bias ? add(h + "attn.qkv.bias", {QKV}, false) : kNoTensor;
+    p.qkv_b = cfg.has_qkv_bias() ? add(h + "attn.qkv.bias", {QKV}, false) : kNoTensor;
     p.proj_w = add(h + "attn.proj.weight", {C, C}, true);
     p.proj_b = cfg.bias ? add(h + "attn.proj.bias", {C}, false) : kNoTensor;
     p.ln2_w = add(h + "ln2.weight", {C}, false);
@@ -103,8 +103,10 @@ std::vector<ParamInfo> CudaModel::layout(const ModelConfig& cfg) {
 size_t CudaModel::Impl::backward_scratch_bytes(const ModelConfig& cfg, int b, int t) const {
   const int N = b * t;
   size_t need = cuda::sum_squares_scratch_floats() * sizeof(float);  // grad_norm
-  if (cfg.bias) {  // bias gradients (the LM head has none)
-    for (int oc : {QKV, C, F2}) need = std::max(need, cuda::matmul_backward_scratch_bytes(N, oc));
+  // Bias gradients (the LM head has none): qkv's also for qkv_bias alone (Qwen2).
+  if (cfg.has_qkv_bias()) need = std::max(need, cuda::matmul_backward_scratch_bytes(N, QKV));
+  if (cfg.bias) {
+    for (int oc : {C, F2}) need = std::max(need, cuda::matmul_backward_scratch_bytes(N, oc));
   }
   need = std::max(need, cfg.norm == Norm::layernorm ? cuda::layernorm_backward_scratch_bytes(N, C)
                                                     : cuda::rmsnorm_backward_scratch_bytes(N, C));

@@ -154,6 +154,7 @@ class HfConfig {
   }
   const std::string& path() const { return path_; }
   bool has(const std::string& key) const { return j_.contains(key) && !j_[key].is_null(); }
+  bool present(const std::string& key) const { return j_.contains(key); }  // null included
   const json& at(const std::string& key) const { return j_.at(key); }
 
   int integer(const std::string& key, std::optional<int> fallback = std::nullopt) const {
@@ -415,6 +416,12 @@ ModelConfig llama_family_config(const HfConfig& c, const std::string& type,
   const bool sliding = type == "mistral" || c.boolean("use_sliding_window", false);
   if (sliding && c.has("sliding_window") && c.integer("sliding_window") < m.max_seq_len)
     c.unsupported("sliding_window", "flame attends to the whole causal context");
+  // Qwen2 with use_sliding_window and no sliding_window key gets transformers' 4096 (an explicit
+  // null means no window).
+  if (type == "qwen2" && sliding && !c.present("sliding_window") && 4096 < m.max_seq_len)
+    c.unsupported("use_sliding_window",
+                  "without a sliding_window key transformers slides a 4096-token window, and "
+                  "flame attends to the whole causal context");
   if (c.has("layer_types")) {
     const json& lt = c.at("layer_types");
     if (!lt.is_array()) c.unsupported("layer_types", "expected a list");
@@ -423,18 +430,22 @@ ModelConfig llama_family_config(const HfConfig& c, const std::string& type,
         c.unsupported("layer_types", "flame has only full attention layers");
   }
 
-  if (type == "qwen2")
-    throw Error(c.path() +
-                ": model_type 'qwen2' has biases on q/k/v only (no o_proj or MLP biases); flame's "
-                "`bias` flag puts biases on every linear layer, so it cannot express bias on "
-                "q/k/v only");
-  const bool attn_bias = c.boolean("attention_bias", false),
-             mlp_bias = c.boolean("mlp_bias", false);
-  if (attn_bias != mlp_bias)
-    throw Error(c.path() + ": 'attention_bias' (" + (attn_bias ? "true" : "false") +
-                ") and 'mlp_bias' (" + (mlp_bias ? "true" : "false") +
-                ") differ; flame's `bias` flag covers both the attention and the MLP layers");
-  m.bias = attn_bias;
+  if (type == "qwen2") {
+    // Qwen2's q/k/v projections always carry biases and no other linear layer does; its
+    // modeling code reads neither attention_bias nor mlp_bias, so those keys are not consulted
+    // (a stray o_proj or MLP bias tensor is refused as unmapped).
+    m.bias = false;
+    m.qkv_bias = true;
+  } else {
+    const bool attn_bias = c.boolean("attention_bias", false),
+               mlp_bias = c.boolean("mlp_bias", false);
+    // attention_bias alone also puts a bias on o_proj, which qkv_bias does not cover.
+    if (attn_bias != mlp_bias)
+      throw Error(c.path() + ": 'attention_bias' (" + (attn_bias ? "true" : "false") +
+                  ") and 'mlp_bias' (" + (mlp_bias ? "true" : "false") +
+                  ") differ; flame's `bias` flag covers both the attention and the MLP layers");
+    m.bias = attn_bias;
+  }
   if (c.integer("pretraining_tp", 1) != 1)
     notes.push_back("pretraining_tp ignored (it only splits the same matmuls)");
   return m;
@@ -512,7 +523,7 @@ std::vector<ParamInfo> param_layout(const ModelConfig& cfg) {
     add(h + "ln1.weight", {C}, false);
     if (norm_bias) add(h + "ln1.bias", {C}, false);
     add(h + "attn.qkv.weight", {QKV, C}, true);
-    if (cfg.bias) add(h + "attn.qkv.bias", {QKV}, false);
+    if (cfg.has_qkv_bias()) add(h + "attn.qkv.bias", {QKV}, false);
     add(h + "attn.proj.weight", {C, C}, true);
     if (cfg.bias) add(h + "attn.proj.bias", {C}, false);
     add(h + "ln2.weight", {C}, false);
@@ -675,10 +686,11 @@ FlameWeights read_hf_model(const std::string& hf_dir, HfImportResult* result) {
       stack_rows(dst, src, f + "mlp.fc.weight",
                  {{p + "gate_proj.weight", {F, C}}, {p + "up_proj.weight", {F, C}}});
       copy_one(dst, src, f + "mlp.proj.weight", p + "down_proj.weight");
-      if (m.bias) {
+      if (m.has_qkv_bias())
         stack_rows(
             dst, src, f + "attn.qkv.bias",
             {{a + "q_proj.bias", {Q}}, {a + "k_proj.bias", {KV}}, {a + "v_proj.bias", {KV}}});
+      if (m.bias) {
         copy_one(dst, src, f + "attn.proj.bias", a + "o_proj.bias");
         stack_rows(dst, src, f + "mlp.fc.bias",
                    {{p + "gate_proj.bias", {F}}, {p + "up_proj.bias", {F}}});
@@ -780,7 +792,10 @@ HfExportResult export_hf(const std::string& flame_dir, const std::string& out_di
   const bool gpt2_style =
       m.norm == Norm::layernorm && m.pos == PosEmb::learned && m.mlp == Mlp::gelu;
   if (llama_style) {
-    r.model_type = "llama";
+    // Biases on q/k/v only are exactly Qwen2; with `bias` every linear layer has one (Llama's
+    // attention_bias + mlp_bias), which covers the q/k/v biases as well.
+    const bool qwen2 = m.qkv_bias && !m.bias;
+    r.model_type = qwen2 ? "qwen2" : "llama";
     emit("model.embed_tokens.weight", {V, C}, param("wte"));
     for (int l = 0; l < m.n_layer; ++l) {
       const std::string f = "h." + std::to_string(l) + ".";
@@ -797,11 +812,13 @@ HfExportResult export_hf(const std::string& flame_dir, const std::string& out_di
       emit(p + "gate_proj.weight", {F, C}, fc);
       emit(p + "up_proj.weight", {F, C}, fc + F * C);
       emit(p + "down_proj.weight", {C, F}, param(f + "mlp.proj.weight"));
-      if (m.bias) {
+      if (m.has_qkv_bias()) {
         const float* qkv_b = param(f + "attn.qkv.bias");
         emit(a + "q_proj.bias", {Q}, qkv_b);
         emit(a + "k_proj.bias", {KV}, qkv_b + Q);
         emit(a + "v_proj.bias", {KV}, qkv_b + Q + KV);
+      }
+      if (m.bias) {
         emit(a + "o_proj.bias", {C}, param(f + "attn.proj.bias"));
         const float* fc_b = param(f + "mlp.fc.bias");
         emit(p + "gate_proj.bias", {F}, fc_b);
@@ -811,37 +828,69 @@ HfExportResult export_hf(const std::string& flame_dir, const std::string& out_di
     }
     emit("model.norm.weight", {C}, param("ln_f.weight"));
     if (!m.tie_embeddings) emit("lm_head.weight", {V, C}, param("lm_head.weight"));
-    config = {{"architectures", {"LlamaForCausalLM"}},
-              {"model_type", "llama"},
-              {"hidden_size", m.d_model},
-              {"intermediate_size", m.d_ff},
-              {"num_hidden_layers", m.n_layer},
-              {"num_attention_heads", m.n_head},
-              {"num_key_value_heads", m.n_kv_head},
-              {"head_dim", m.head_dim()},
-              {"hidden_act", "silu"},
-              {"max_position_embeddings", m.max_seq_len},
-              {"rms_norm_eps", clean_double(m.norm_eps)},
-              {"rope_theta", clean_double(m.rope_theta)},
-              {"rope_scaling", nullptr},
-              {"attention_bias", m.bias},
-              {"mlp_bias", m.bias},
-              {"attention_dropout", 0.0},
-              {"pretraining_tp", 1},
-              {"tie_word_embeddings", m.tie_embeddings},
-              {"vocab_size", m.vocab_size},
-              {"initializer_range", 0.02},
-              {"use_cache", true},
-              {"torch_dtype", torch_dtype}};
+    if (qwen2) {
+      // No sliding window anywhere: use_sliding_window false, and max_window_layers = n_layer
+      // so that no layer would slide even under transformers versions that read only it.
+      config = {{"architectures", {"Qwen2ForCausalLM"}},
+                {"model_type", "qwen2"},
+                {"hidden_size", m.d_model},
+                {"intermediate_size", m.d_ff},
+                {"num_hidden_layers", m.n_layer},
+                {"num_attention_heads", m.n_head},
+                {"num_key_value_heads", m.n_kv_head},
+                {"hidden_act", "silu"},
+                {"max_position_embeddings", m.max_seq_len},
+                {"rms_norm_eps", clean_double(m.norm_eps)},
+                {"rope_theta", clean_double(m.rope_theta)},
+                {"rope_scaling", nullptr},
+                {"use_sliding_window", false},
+                {"sliding_window", nullptr},
+                {"max_window_layers", m.n_layer},
+                {"attention_dropout", 0.0},
+                {"tie_word_embeddings", m.tie_embeddings},
+                {"vocab_size", m.vocab_size},
+                {"initializer_range", 0.02},
+                {"use_cache", true},
+                {"torch_dtype", torch_dtype}};
+    } else {
+      config = {{"architectures", {"LlamaForCausalLM"}},
+                {"model_type", "llama"},
+                {"hidden_size", m.d_model},
+                {"intermediate_size", m.d_ff},
+                {"num_hidden_layers", m.n_layer},
+                {"num_attention_heads", m.n_head},
+                {"num_key_value_heads", m.n_kv_head},
+                {"head_dim", m.head_dim()},
+                {"hidden_act", "silu"},
+                {"max_position_embeddings", m.max_seq_len},
+                {"rms_norm_eps", clean_double(m.norm_eps)},
+                {"rope_theta", clean_double(m.rope_theta)},
+                {"rope_scaling", nullptr},
+                {"attention_bias", m.bias},
+                {"mlp_bias", m.bias},
+                {"attention_dropout", 0.0},
+                {"pretraining_tp", 1},
+                {"tie_word_embeddings", m.tie_embeddings},
+                {"vocab_size", m.vocab_size},
+                {"initializer_range", 0.02},
+                {"use_cache", true},
+                {"torch_dtype", torch_dtype}};
+    }
   } else if (gpt2_style) {
     if (m.n_kv_head != m.n_head)
       throw Error(flame_dir + ": GPT-2 has no grouped KV heads (n_kv_head " +
                   std::to_string(m.n_kv_head) + " != n_head " + std::to_string(m.n_head) + ")");
     r.model_type = "gpt2";
-    // GPT-2 always has biases; a bias-free flame model exports exact zeros in their place.
+    // GPT-2 always has biases; those a flame model lacks export as exact zeros (qkv_bias alone
+    // keeps its real c_attn bias).
     const std::vector<float> zeros(size_t(std::max<int64_t>(3 * C, F)), 0.0f);
-    if (!m.bias) r.notes.push_back("bias: false exported as zero GPT-2 biases");
-    auto bias = [&](const std::string& name) { return m.bias ? param(name) : zeros.data(); };
+    if (!m.bias)
+      r.notes.push_back(m.qkv_bias ? "bias: false exported as zero GPT-2 biases (except c_attn)"
+                                   : "bias: false exported as zero GPT-2 biases");
+    auto bias = [&](const std::string& name) {
+      const bool present = m.bias || (m.qkv_bias && ends_with(name, "attn.qkv.bias"));
+      return present ? param(name) : zeros.data();
+    };
     const std::string t = "transformer.";
     emit(t + "wte.weight", {V, C}, param("wte"));
     emit(t + "wpe.weight", {m.max_seq_len, C}, param("wpe"));

@@ -9,10 +9,10 @@
 //   tokenizer.json      {"kind": "tokenizer.model"} next to a copied tokenizer.model, else
 //                       {"kind": "byte"}
 // A Hugging Face directory: config.json, and model.safetensors or shards listed in
-// model.safetensors.index.json. Supported: model_type llama and mistral (rmsnorm, rope, swiglu)
-// and gpt2 (layernorm, learned positions, gelu). Anything the flame decoder cannot compute
-// exactly (rope_scaling, sliding windows, qwen2's biases on q/k/v only, ...) is refused with a
-// flame::Error naming the config key or tensor.
+// model.safetensors.index.json. Supported: model_type llama and mistral (rmsnorm, rope, swiglu),
+// qwen2 (the same with biases on q/k/v only: qkv_bias) and gpt2 (layernorm, learned positions,
+// gelu). Anything the flame decoder cannot compute exactly (rope_scaling, sliding windows, ...)
+// is refused with a flame::Error naming the config key or tensor.
 #pragma once
 #include <string>
 #include <vector>
@@ -72,7 +72,7 @@ struct HfExportOptions {
 };
 
 struct HfExportResult {
-  std::string model_type;  // "llama" | "gpt2"
+  std::string model_type;  // "llama" | "qwen2" | "gpt2"
   size_t n_params = 0;
   bool tokenizer_model = false;  // tokenizer.model copied
   std::vector<std::string> notes;
@@ -80,8 +80,9 @@ struct HfExportResult {
 
 // Writes config.json, model.safetensors (metadata format=pt) and, when `flame_dir` has one,
 // tokenizer.model into `out_dir` (must not exist or be empty; written through a temporary
-// directory). Llama-style configs export as LlamaForCausalLM, GPT-2-style as GPT2LMHeadModel;
-// other combinations are refused naming the fields.
+// directory). Llama-style configs export as LlamaForCausalLM (Qwen2ForCausalLM when the only
+// biases are qkv_bias), GPT-2-style as GPT2LMHeadModel; other combinations are refused naming
+// the fields.
 HfExportResult export_hf(const std::string& flame_dir, const std::string& out_dir,
                          const HfExportOptions& opt = {});
 

@@ -5,7 +5,7 @@
 //   wte (V,C) | wpe (max_seq_len,C) [learned pos only]
 //   per block l = 0..L-1:
 //     h.l.ln1.weight (C) | h.l.ln1.bias (C) [layernorm && bias]
-//     h.l.attn.qkv.weight ((Hq+2Hkv)*D, C) | h.l.attn.qkv.bias [bias]
+//     h.l.attn.qkv.weight ((Hq+2Hkv)*D, C) | h.l.attn.qkv.bias [bias || qkv_bias]
 //     h.l.attn.proj.weight (C,C) | h.l.attn.proj.bias [bias]
 //     h.l.ln2.weight | h.l.ln2.bias [layernorm && bias]
 //     h.l.mlp.fc.weight (F2,C) | h.l.mlp.fc.bias [bias]      F2 = d_ff, or 2*d_ff for swiglu
@@ -111,7 +111,7 @@ Model::Model(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T_(T) {
     p.ln1_w = add(h + "ln1.weight", {C}, false);
     p.ln1_b = norm_bias ? add(h + "ln1.bias", {C}, false) : kAbsent;
     p.qkv_w = add(h + "attn.qkv.weight", {m.QKV, C}, true);
-    p.qkv_b = cfg_.bias ? add(h + "attn.qkv.bias", {m.QKV}, false) : kAbsent;
+    p.qkv_b = cfg_.has_qkv_bias() ? add(h + "attn.qkv.bias", {m.QKV}, false) : kAbsent;
     p.proj_w = add(h + "attn.proj.weight", {C, C}, true);
     p.proj_b = cfg_.bias ? add(h + "attn.proj.bias", {C}, false) : kAbsent;
     p.ln2_w = add(h + "ln2.weight", {C}, false);

@@ -30,7 +30,8 @@ std::string config_line(const model::ModelConfig& c) {
   os << c.n_layer << " layers, d_model " << c.d_model << ", " << c.n_head << "/" << c.n_kv_head
      << " heads, d_ff " << c.d_ff << ", vocab " << c.vocab_size << ", " << model::name(c.norm)
      << "+" << model::name(c.pos) << "+" << model::name(c.mlp)
-     << (c.tie_embeddings ? ", tied" : ", untied") << (c.bias ? ", bias" : "");
+     << (c.tie_embeddings ? ", tied" : ", untied")
+     << (c.bias ? ", bias" : c.qkv_bias ? ", qkv bias" : "");
   return os.str();
 }
 
@@ -46,7 +47,8 @@ json config_json(const model::ModelConfig& c) {
               {"pos", model::name(c.pos)},
               {"mlp", model::name(c.mlp)},
               {"tie_embeddings", c.tie_embeddings},
-              {"bias", c.bias}};
+              {"bias", c.bias},
+              {"qkv_bias", c.qkv_bias}};
 }
 
 int run_import(const HfCommands& h) {
@@ -185,7 +187,7 @@ int run_logits(const HfCommands& h) {
 void HfCommands::add_to(CLI::App& app) {
   import_cmd = app.add_subcommand(
       "import-hf",
-      "Hugging Face checkpoint (llama, mistral, gpt2; safetensors) -> flame model dir");
+      "Hugging Face checkpoint (llama, mistral, qwen2, gpt2; safetensors) -> flame model dir");
   import_cmd->add_option("hf_dir", import_dir, "Directory with config.json and *.safetensors")
       ->required();
   import_cmd->add_option("--out", import_out, "Flame model directory to create")->required();

@@ -17,6 +17,7 @@
 #include "data/synthetic.h"
 #include "kernels/adamw.h"
 #include "kernels/check.h"
+#include "model/config_yaml.h"
 #ifdef FLAME_WITH_CUDA
 #include "kernels/cuda_check.h"
 #endif
@@ -150,9 +151,14 @@ void Trainer::restore(const std::string& dir, RunTotals& totals) {
   } catch (const YAML::Exception& e) {
     throw Error("checkpoint " + dir + "/config.yaml: " + e.what());
   }
+  // The architecture compares as parsed configs (a key added to ModelConfig since the checkpoint
+  // was written takes its default), the data section as written.
   const YAML::Node now = to_yaml(cfg_);
+  const bool same_model = YAML::Dump(model::to_yaml(read_checkpoint_model_config(dir))) ==
+                          YAML::Dump(model::to_yaml(cfg_.model.cfg));
   for (const char* section : {"model", "data"})
-    if (YAML::Dump(saved[section]) != YAML::Dump(now[section]))
+    if (std::string(section) == "model" ? !same_model
+                                        : YAML::Dump(saved[section]) != YAML::Dump(now[section]))
       throw Error(std::string("cannot resume from ") + dir + ": its " + section +
                   " section differs from this run's (use another run name, or train.resume=never "
                   "to start over)");

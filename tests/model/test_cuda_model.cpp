@@ -1,5 +1,5 @@
 // Whole-model checks of CudaModel (bf16 on the GPU) against the CPU Model (fp32, the reference),
-// for both model styles at head_dim 64 (the CUDA attention supports 64 and 128):
+// for every model style at head_dim 64 (the CUDA attention supports 64 and 128):
 //  - the parameter table is identical (runs without a device);
 //  - one forward + backward on the same bf16-exact weights and a packed batch (several segments
 //    per row, padding, partial loss mask): loss, logits and every gradient tensor;
@@ -51,13 +51,26 @@ float forward_batch(CudaModel& m, const GpuBatch& b, bool with_targets = true) {
                    with_targets ? b.targets.data() : nullptr, b.mask.data(), b.B, b.T);
 }
 
-const char* style(const ModelConfig& c) { return c.norm == Norm::layernorm ? "gpt2" : "llama"; }
+const char* style(const ModelConfig& c) {
+  if (c.norm == Norm::layernorm) return "gpt2";
+  return c.qkv_bias && !c.bias ? "qwen" : "llama";
+}
+
+// Qwen2 style: the Llama style with biases on the q/k/v projection only.
+ModelConfig gpu_qwen_config() {
+  ModelConfig c = gpu_llama_config();
+  c.qkv_bias = true;
+  return c;
+}
 
 // ---- no device needed ------------------------------------------------------------------------
 
 TEST(CudaModel, LayoutMatchesCpuModel) {
-  for (const ModelConfig& cfg :
-       {gpu_gpt2_config(), gpu_llama_config(), gpt2_tiny_config(), llama_tiny_config()}) {
+  ModelConfig gpt2_qkv_only = gpt2_tiny_config();
+  gpt2_qkv_only.bias = false;
+  gpt2_qkv_only.qkv_bias = true;
+  for (const ModelConfig& cfg : {gpu_gpt2_config(), gpu_llama_config(), gpu_qwen_config(),
+                                 gpt2_tiny_config(), llama_tiny_config(), gpt2_qkv_only}) {
     const Model cpu(cfg, 1, 1);
     const std::vector<ParamInfo> gpu = CudaModel::layout(cfg);
     ASSERT_EQ(gpu.size(), cpu.param_info().size()) << style(cfg);
@@ -151,6 +164,12 @@ TEST(CudaModel, MatchesCpuGpt2Style) {
 TEST(CudaModel, MatchesCpuLlamaStyle) {
   SKIP_WITHOUT_DEVICE();
   compare_one_step(gpu_llama_config(), 12);
+}
+
+// Exercises the qkv-only bias gradient (and its scratch sizing) on the device.
+TEST(CudaModel, MatchesCpuQwenStyle) {
+  SKIP_WITHOUT_DEVICE();
+  compare_one_step(gpu_qwen_config(), 13);
 }
 
 // ---- determinism, accumulation, API contract -------------------------------------------------

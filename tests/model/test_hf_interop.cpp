@@ -1,10 +1,11 @@
 // Hugging Face interop: flame -> HF -> flame round trips (tensors byte-identical, logits equal),
-// imports of hand-built HF directories (sharded Llama, GPT-2 with Conv1D weights) with exact
-// expected flame tensors, and the refusals (unknown type, missing tensor, wrong shape,
-// unsupported keys and features).
+// imports of hand-built HF directories (sharded Llama, Qwen2 with q/k/v biases, GPT-2 with
+// Conv1D weights) with exact expected flame tensors, and the refusals (unknown type, missing
+// tensor, wrong shape, unsupported keys and features).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +105,13 @@ TEST_F(HfInterop, ParamLayoutEqualsTheModelsOwn) {
   c.bias = false;
   c.tie_embeddings = false;
   cfgs.push_back(c);
+  c.qkv_bias = true;  // GPT-2 style with the qkv bias only
+  cfgs.push_back(c);
+  c = testing::llama_tiny_config();  // Qwen2 style
+  c.qkv_bias = true;
+  cfgs.push_back(c);
+  c.bias = true;  // both: the same layout as bias alone
+  cfgs.push_back(c);
   for (const ModelConfig& cfg : cfgs) {
     const Model m(cfg, 1, 1);
     const std::vector<ParamInfo> ours = param_layout(cfg);
@@ -141,6 +149,14 @@ std::vector<RoundTripCase> round_trip_cases() {
   l.tie_embeddings = true;
   l.n_kv_head = 1;
   cases.push_back({"llama_bias_tied_mqa", l, "llama"});
+  ModelConfig q = testing::llama_tiny_config();  // Qwen2: GQA 4/2, untied, q/k/v biases only
+  q.qkv_bias = true;
+  q.rope_theta = 1e6f;
+  q.norm_eps = 1e-6f;
+  cases.push_back({"qwen2_gqa_untied", q, "qwen2"});
+  q.tie_embeddings = true;
+  q.n_kv_head = 1;
+  cases.push_back({"qwen2_tied_mqa", q, "qwen2"});
   return cases;
 }
 
@@ -250,6 +266,61 @@ TEST_F(HfInterop, ExportWritesTransformersNamesAndLayouts) {
   EXPECT_EQ(lc["head_dim"], 4);
   EXPECT_EQ(lc["rope_theta"], 10000.0);
   EXPECT_EQ(lc["attention_bias"], false);
+
+  ModelConfig qc = testing::llama_tiny_config();
+  qc.qkv_bias = true;
+  const FlameWeights q = random_weights(qc, 7);
+  write_flame_model(path("q"), q, "test");
+  EXPECT_EQ(export_hf(path("q"), path("qh")).model_type, "qwen2");
+  const SafetensorsFile qf((fs::path(path("qh")) / "model.safetensors").string());
+  const std::vector<float> qkv_b = flame_tensor(q, "h.1.attn.qkv.bias");
+  const std::vector<float> qb = qf.read_f32("model.layers.1.self_attn.q_proj.bias", {Q});
+  const std::vector<float> kb = qf.read_f32("model.layers.1.self_attn.k_proj.bias", {KV});
+  const std::vector<float> vb = qf.read_f32("model.layers.1.self_attn.v_proj.bias", {KV});
+  EXPECT_TRUE(std::equal(qb.begin(), qb.end(), qkv_b.begin()));
+  EXPECT_TRUE(std::equal(kb.begin(), kb.end(), qkv_b.begin() + Q));
+  EXPECT_TRUE(std::equal(vb.begin(), vb.end(), qkv_b.begin() + Q + KV));
+  for (const TensorEntry& t : qf.tensors()) {  // Qwen2 has no other bias
+    if (t.name.ends_with(".bias")) {
+      EXPECT_TRUE(t.name.ends_with("_proj.bias")) << t.name;
+    }
+  }
+  EXPECT_EQ(qf.find("model.layers.0.self_attn.o_proj.bias"), nullptr);
+  EXPECT_EQ(qf.find("model.layers.0.mlp.down_proj.bias"), nullptr);
+  EXPECT_EQ(qf.tensors().size(), lf.tensors().size() + 3 * size_t(qc.n_layer));
+  const json qj = json::parse(slurp(fs::path(path("qh")) / "config.json"));
+  EXPECT_EQ(qj["architectures"][0], "Qwen2ForCausalLM");
+  EXPECT_EQ(qj["model_type"], "qwen2");
+  EXPECT_EQ(qj["num_key_value_heads"], 2);
+  EXPECT_EQ(qj["hidden_act"], "silu");
+  EXPECT_EQ(qj["use_sliding_window"], false);
+  EXPECT_EQ(qj["max_window_layers"], qc.n_layer);
+  EXPECT_EQ(qj["tie_word_embeddings"], false);
+  EXPECT_FALSE(qj.contains("attention_bias"));  // Qwen2 does not read it
+}
+
+// A GPT-2-style model with only the qkv bias exports the real c_attn bias and zeros elsewhere;
+// it comes back with `bias: true` and computes the same logits.
+TEST_F(HfInterop, Gpt2StyleQkvBiasOnlyExportsZeroOtherBiases) {
+  ModelConfig c = testing::gpt2_tiny_config();
+  c.bias = false;
+  c.qkv_bias = true;
+  const FlameWeights w = random_weights(c, 8);
+  write_flame_model(path("a"), w, "test");
+  const HfExportResult ex = export_hf(path("a"), path("h"));
+  EXPECT_EQ(ex.model_type, "gpt2");
+  ASSERT_EQ(ex.notes.size(), 1u);
+  EXPECT_NE(ex.notes[0].find("except c_attn"), std::string::npos) << ex.notes[0];
+  import_hf(path("h"), path("b"));
+  const FlameWeights back = read_flame_model(path("b"));
+  EXPECT_TRUE(back.cfg.bias);
+  EXPECT_EQ(flame_tensor(back, "h.1.attn.qkv.bias"), flame_tensor(w, "h.1.attn.qkv.bias"));
+  EXPECT_EQ(flame_tensor(back, "h.1.attn.proj.bias"), std::vector<float>(size_t(c.d_model), 0.f));
+  EXPECT_EQ(flame_tensor(back, "ln_f.bias"), std::vector<float>(size_t(c.d_model), 0.f));
+  const std::vector<int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+  const std::vector<float> la = logits_of(w, tokens), lb = logits_of(back, tokens);
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(lb[i], la[i], 1e-5f * (1 + std::fabs(la[i])));
 }
 
 TEST_F(HfInterop, ExportRefusesMixedStylesAndNonEmptyOutput) {
@@ -545,6 +616,97 @@ TEST_F(HfInterop, ImportsLlamaBiasesAndMistral) {
   EXPECT_EQ(read_hf_model(path("mistral2")).cfg.max_seq_len, 16);
 }
 
+// Qwen2: the Llama fixture's shapes plus q/k/v biases (and no other), with the keys a Qwen2
+// config.json carries (transformers 4: rope_theta and sliding-window keys; transformers 5:
+// rope_parameters and layer_types).
+HfFixture qwen2_fixture(bool transformers5 = false) {
+  HfFixture f = llama_fixture("qwen2");
+  f.config["architectures"] = {"Qwen2ForCausalLM"};
+  f.config["use_sliding_window"] = false;
+  f.config["sliding_window"] = 4;  // shorter than the context, but off
+  f.config["max_window_layers"] = 1;
+  f.config["attention_dropout"] = 0.0;
+  if (transformers5) {
+    f.config.erase("rope_theta");
+    f.config.erase("rope_scaling");
+    f.config["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000000.0}};
+    f.config["layer_types"] = {"full_attention", "full_attention"};
+    f.config["transformers_version"] = "5.24.0";
+  } else {
+    f.config["rope_theta"] = 1000000.0;
+  }
+  for (int l = 0; l < 2; ++l) {
+    const std::string h = "model.layers." + std::to_string(l) + ".self_attn.";
+    f.add(h + "q_proj.bias", {4});
+    f.add(h + "k_proj.bias", {2});
+    f.add(h + "v_proj.bias", {2});
+  }
+  return f;
+}
+
+TEST_F(HfInterop, ImportsQwen2WithBiasesOnQkvOnly) {
+  for (bool t5 : {false, true}) {
+    SCOPED_TRACE(t5 ? "transformers 5 config" : "transformers 4 config");
+    const HfFixture f = qwen2_fixture(t5);
+    const fs::path hf = dir_ / (t5 ? "hf5" : "hf4"), out = dir_ / (t5 ? "out5" : "out4");
+    f.write(hf, t5 ? 2 : 1);
+    const HfImportResult r = import_hf(hf.string(), out.string());
+    EXPECT_EQ(r.model_type, "qwen2");
+    EXPECT_TRUE(r.notes.empty());
+
+    const FlameWeights w = read_flame_model(out.string());
+    const ModelConfig& c = w.cfg;
+    EXPECT_FALSE(c.bias);
+    EXPECT_TRUE(c.qkv_bias);
+    EXPECT_EQ(c.norm, Norm::rmsnorm);
+    EXPECT_EQ(c.pos, PosEmb::rope);
+    EXPECT_EQ(c.mlp, Mlp::swiglu);
+    EXPECT_EQ(c.n_head, 2);
+    EXPECT_EQ(c.n_kv_head, 1);
+    EXPECT_EQ(c.max_seq_len, 16);
+    EXPECT_EQ(c.rope_theta, 1e6f);
+    EXPECT_FALSE(c.tie_embeddings);
+    // every flame tensor, exactly; the layout has the qkv biases and no other
+    size_t n = 0;
+    for (const ParamInfo& p : param_layout(c)) {
+      n += p.numel();
+      if (p.name.ends_with(".bias")) {
+        EXPECT_TRUE(p.name.ends_with("attn.qkv.bias")) << p.name;
+      }
+    }
+    EXPECT_EQ(w.params.size(), n);
+    EXPECT_EQ(flame_tensor(w, "wte"), f.v("model.embed_tokens.weight"));
+    for (int l = 0; l < 2; ++l) {
+      const std::string h = "model.layers." + std::to_string(l) + ".",
+                        fl = "h." + std::to_string(l) + ".", a = h + "self_attn.";
+      EXPECT_EQ(flame_tensor(w, fl + "ln1.weight"), f.v(h + "input_layernorm.weight"));
+      EXPECT_EQ(
+          flame_tensor(w, fl + "attn.qkv.weight"),
+          concat({f.v(a + "q_proj.weight"), f.v(a + "k_proj.weight"), f.v(a + "v_proj.weight")}));
+      EXPECT_EQ(flame_tensor(w, fl + "attn.qkv.bias"),
+                concat({f.v(a + "q_proj.bias"), f.v(a + "k_proj.bias"), f.v(a + "v_proj.bias")}));
+      EXPECT_EQ(flame_tensor(w, fl + "attn.proj.weight"), f.v(a + "o_proj.weight"));
+      EXPECT_EQ(flame_tensor(w, fl + "ln2.weight"), f.v(h + "post_attention_layernorm.weight"));
+      EXPECT_EQ(flame_tensor(w, fl + "mlp.fc.weight"),
+                concat({f.v(h + "mlp.gate_proj.weight"), f.v(h + "mlp.up_proj.weight")}));
+      EXPECT_EQ(flame_tensor(w, fl + "mlp.proj.weight"), f.v(h + "mlp.down_proj.weight"));
+    }
+    EXPECT_EQ(flame_tensor(w, "ln_f.weight"), f.v("model.norm.weight"));
+    EXPECT_EQ(flame_tensor(w, "lm_head.weight"), f.v("lm_head.weight"));
+    const YAML::Node yaml = YAML::LoadFile((out / "config.yaml").string());
+    EXPECT_TRUE(yaml["model"]["qkv_bias"].as<bool>());
+    EXPECT_FALSE(yaml["model"]["bias"].as<bool>());
+  }
+  // A sliding window that use_sliding_window switches on but that covers the whole context
+  // never applies.
+  HfFixture f = qwen2_fixture();
+  f.config["use_sliding_window"] = true;
+  f.config["sliding_window"] = 16;
+  f.config["max_window_layers"] = 0;
+  f.write(dir_ / "wide");
+  EXPECT_TRUE(read_hf_model(path("wide")).cfg.qkv_bias);
+}
+
 // GPT-2: n_embd 4, 2 heads, 1 layer, n_inner unset (4*n_embd = 16), vocab 5, 6 positions, tied.
 HfFixture gpt2_fixture(const std::string& prefix = "transformer.") {
   HfFixture f;
@@ -681,8 +843,41 @@ TEST_F(HfInterop, RefusesWhatFlameCannotComputeNamingTheCause) {
     cases.push_back({"sliding window", f, "unsupported 'sliding_window' = 8"});
   }
   {
-    HfFixture f = llama_fixture("qwen2");
-    cases.push_back({"qwen2 qkv-only bias", f, "cannot express bias on q/k/v only"});
+    HfFixture f = qwen2_fixture();
+    f.config["use_sliding_window"] = true;
+    f.config["sliding_window"] = 8;
+    cases.push_back({"qwen2 sliding window", f, "unsupported 'sliding_window' = 8"});
+  }
+  {
+    HfFixture f = qwen2_fixture();
+    f.config["use_sliding_window"] = true;
+    f.config.erase("sliding_window");  // transformers' default: 4096
+    f.config["max_position_embeddings"] = 8192;
+    cases.push_back({"qwen2 default sliding window", f, "unsupported 'use_sliding_window' = true"});
+  }
+  {
+    HfFixture f = qwen2_fixture(true);
+    f.config["use_sliding_window"] = true;
+    f.config["sliding_window"] = 16;
+    f.config["layer_types"] = {"full_attention", "sliding_attention"};
+    cases.push_back({"qwen2 sliding layer", f, "unsupported 'layer_types'"});
+  }
+  {
+    HfFixture f = qwen2_fixture(true);
+    f.config["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e6}, {"factor", 4.0}};
+    cases.push_back({"qwen2 rope scaling", f, "unsupported 'rope_parameters'"});
+  }
+  {
+    HfFixture f = qwen2_fixture();
+    f.add("model.layers.1.self_attn.o_proj.bias", {4});
+    cases.push_back(
+        {"qwen2 o_proj bias", f, "tensor 'model.layers.1.self_attn.o_proj.bias' has no place"});
+  }
+  {
+    HfFixture f = llama_fixture("qwen2");  // no q/k/v biases
+    cases.push_back({"qwen2 without qkv biases", f,
+                     "tensor 'model.layers.0.self_attn.q_proj.bias' is missing (needed for "
+                     "flame 'h.0.attn.qkv.bias')"});
   }
   {
     HfFixture f = llama_fixture();

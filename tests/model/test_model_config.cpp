@@ -87,6 +87,7 @@ rope_theta: 500000
 mlp: swiglu
 tie_embeddings: false
 bias: no
+qkv_bias: yes
 norm_eps: 1e-6
 )"));
   EXPECT_EQ(c.n_layer, 3);
@@ -102,6 +103,8 @@ norm_eps: 1e-6
   EXPECT_EQ(c.mlp, Mlp::swiglu);
   EXPECT_FALSE(c.tie_embeddings);
   EXPECT_FALSE(c.bias);
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_TRUE(c.has_qkv_bias());
   EXPECT_EQ(c.norm_eps, 1e-6f);
 
   // to_yaml round-trips exactly.
@@ -111,6 +114,8 @@ norm_eps: 1e-6
   EXPECT_EQ(r.norm_eps, c.norm_eps);
   EXPECT_EQ(r.norm, c.norm);
   EXPECT_EQ(r.bias, c.bias);
+  EXPECT_EQ(r.qkv_bias, c.qkv_bias);
+  EXPECT_NE(YAML::Dump(to_yaml(c)).find("qkv_bias: true"), std::string::npos);
   EXPECT_EQ(YAML::Dump(to_yaml(r)), YAML::Dump(to_yaml(c)));
   EXPECT_NE(YAML::Dump(to_yaml(c)).find("norm_eps: 1e-06"), std::string::npos)
       << YAML::Dump(to_yaml(c));
@@ -118,6 +123,14 @@ norm_eps: 1e-6
   // Absent fields keep their defaults; an empty document is the default config.
   EXPECT_EQ(load_model_config(YAML::Load("n_layer: 2")).d_model, ModelConfig{}.d_model);
   EXPECT_EQ(load_model_config(YAML::Load("")).n_layer, ModelConfig{}.n_layer);
+  EXPECT_FALSE(load_model_config(YAML::Load("n_layer: 2")).qkv_bias);
+  // bias implies the qkv bias; qkv_bias alone adds only that one.
+  ModelConfig d;
+  d.bias = true;
+  d.qkv_bias = false;
+  EXPECT_TRUE(d.has_qkv_bias());
+  d.bias = false;
+  EXPECT_FALSE(d.has_qkv_bias());
 }
 
 TEST(ModelConfig, YamlErrorsNameTheKey) {
@@ -131,6 +144,9 @@ TEST(ModelConfig, YamlErrorsNameTheKey) {
   expect_error([] { load_model_config(YAML::Load("rope_theta: big")); },
                {"model.rope_theta", "number"});
   expect_error([] { load_model_config(YAML::Load("bias: maybe")); }, {"model.bias", "boolean"});
+  expect_error([] { load_model_config(YAML::Load("qkv_bias: 2")); }, {"model.qkv_bias", "boolean"});
+  expect_error([] { load_model_config(YAML::Load("qkvbias: true")); },
+               {"model.qkvbias", "unknown key", "qkv_bias"});
   expect_error([] { load_model_config(YAML::Load("norm: {a: 1}")); }, {"model.norm", "string"});
   expect_error([] { load_model_config(YAML::Load("norm: groupnorm")); },
                {"model.norm", "groupnorm"});
@@ -145,16 +161,16 @@ TEST(ModelConfig, YamlErrorsNameTheKey) {
 int64_t expected_params(const ModelConfig& c) {
   const int64_t C = c.d_model, V = c.vocab_size, L = c.n_layer, F = c.d_ff;
   const int64_t D = C / c.n_head, kv = int64_t(c.n_kv_head) * D;
-  const bool b = c.bias, nb = c.bias && c.norm == Norm::layernorm;
+  const bool b = c.bias, nb = c.bias && c.norm == Norm::layernorm, qb = c.bias || c.qkv_bias;
   const int64_t fc_out = c.mlp == Mlp::swiglu ? 2 * F : F;
   int64_t per_block = 0;
-  per_block += C + (nb ? C : 0);                         // ln1
-  per_block += (C + 2 * kv) * C + (b ? C + 2 * kv : 0);  // q, k, v
-  per_block += C * C + (b ? C : 0);                      // attention output projection
-  per_block += C + (nb ? C : 0);                         // ln2
-  per_block += fc_out * C + (b ? fc_out : 0);            // fc (gate and up for swiglu)
-  per_block += F * C + (b ? C : 0);                      // MLP down projection
-  int64_t n = V * C;                                     // wte
+  per_block += C + (nb ? C : 0);                          // ln1
+  per_block += (C + 2 * kv) * C + (qb ? C + 2 * kv : 0);  // q, k, v
+  per_block += C * C + (b ? C : 0);                       // attention output projection
+  per_block += C + (nb ? C : 0);                          // ln2
+  per_block += fc_out * C + (b ? fc_out : 0);             // fc (gate and up for swiglu)
+  per_block += F * C + (b ? C : 0);                       // MLP down projection
+  int64_t n = V * C;                                      // wte
   if (c.pos == PosEmb::learned) n += int64_t(c.max_seq_len) * C;
   n += L * per_block + C + (nb ? C : 0);  // blocks + ln_f
   if (!c.tie_embeddings) n += V * C;      // lm_head
@@ -221,15 +237,26 @@ TEST(ModelPresets, ParameterCounts) {
   EXPECT_EQ(expected_params(tl), 804480);  // stated in tiny-llama.yaml
   // The closed form agrees with the layout for odd shapes too.
   for (bool tie : {false, true})
-    for (bool bias : {false, true}) {
-      ModelConfig c;
-      c.n_layer = 3, c.n_head = 6, c.n_kv_head = 3, c.d_model = 36, c.d_ff = 50;
-      c.vocab_size = 37, c.max_seq_len = 9, c.tie_embeddings = tie, c.bias = bias;
-      c.norm = Norm::rmsnorm, c.pos = PosEmb::rope, c.mlp = Mlp::swiglu;
-      EXPECT_EQ(int64_t(Model(c, 1, 1).num_params()), expected_params(c));
-      c.norm = Norm::layernorm, c.pos = PosEmb::learned, c.mlp = Mlp::gelu;
-      EXPECT_EQ(int64_t(Model(c, 1, 1).num_params()), expected_params(c));
-    }
+    for (bool bias : {false, true})
+      for (bool qkv_bias : {false, true}) {
+        ModelConfig c;
+        c.n_layer = 3, c.n_head = 6, c.n_kv_head = 3, c.d_model = 36, c.d_ff = 50;
+        c.vocab_size = 37, c.max_seq_len = 9, c.tie_embeddings = tie, c.bias = bias;
+        c.qkv_bias = qkv_bias;
+        c.norm = Norm::rmsnorm, c.pos = PosEmb::rope, c.mlp = Mlp::swiglu;
+        EXPECT_EQ(int64_t(Model(c, 1, 1).num_params()), expected_params(c));
+        c.norm = Norm::layernorm, c.pos = PosEmb::learned, c.mlp = Mlp::gelu;
+        EXPECT_EQ(int64_t(Model(c, 1, 1).num_params()), expected_params(c));
+      }
+  // Qwen2-style by hand: per block the Llama count plus one (Hq + 2 Hkv) D = 36 + 2*18 = 72
+  // bias vector.
+  ModelConfig q;
+  q.n_layer = 3, q.n_head = 6, q.n_kv_head = 3, q.d_model = 36, q.d_ff = 50;
+  q.vocab_size = 37, q.max_seq_len = 9, q.bias = false;
+  q.norm = Norm::rmsnorm, q.pos = PosEmb::rope, q.mlp = Mlp::swiglu;
+  const int64_t llama = int64_t(Model(q, 1, 1).num_params());
+  q.qkv_bias = true;
+  EXPECT_EQ(int64_t(Model(q, 1, 1).num_params()), llama + 3 * 72);
 }
 
 }  // namespace

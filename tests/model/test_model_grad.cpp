@@ -1,5 +1,6 @@
 // Whole-model gradient check: backward() against central finite differences of the loss, for
-// both model styles, on a packed batch (two segments per row) with a partial loss mask.
+// every model style (GPT-2, Llama, Qwen2), on a packed batch (two segments per row) with a
+// partial loss mask.
 //
 // Precision: everything is fp32, so the loss is only good to a few 1e-7 of ~2.5. The random
 // weights (far larger than the real init, so that every path carries gradient) make the loss
@@ -74,13 +75,33 @@ void gradient_check(const ModelConfig& cfg, uint64_t seed) {
     // trivially with zeros on both sides).
     EXPECT_GT(grad_norm, 0.0) << p.name << " got no gradient at the sampled entries";
   }
-  std::printf("  [%s/%s/%s] %d entries checked, worst |fd-an|/tol = %.3f at %s\n", name(cfg.norm),
-              name(cfg.pos), name(cfg.mlp), checked, worst, worst_at.c_str());
+  std::printf("  [%s/%s/%s%s] %d entries checked, worst |fd-an|/tol = %.3f at %s\n", name(cfg.norm),
+              name(cfg.pos), name(cfg.mlp), cfg.bias ? "/bias" : (cfg.qkv_bias ? "/qkv_bias" : ""),
+              checked, worst, worst_at.c_str());
 }
 
 TEST(ModelGrad, Gpt2StyleMatchesFiniteDifferences) { gradient_check(gpt2_tiny_config(), 11); }
 
 TEST(ModelGrad, LlamaStyleMatchesFiniteDifferences) { gradient_check(llama_tiny_config(), 23); }
+
+// Qwen2 style: the Llama style (GQA 4/2) with biases on the q/k/v projection only. The bias
+// enters before RoPE rotates q and k, so its gradient goes through the inverse rotation.
+TEST(ModelGrad, QwenStyleMatchesFiniteDifferences) {
+  ModelConfig c = llama_tiny_config();
+  c.qkv_bias = true;
+  ASSERT_FALSE(c.bias);
+  gradient_check(c, 29);
+  // The only bias tensors are the qkv ones, so the check above covered them (and only them).
+  const Model m(c, 1, 1);
+  int n_bias = 0;
+  for (const ParamInfo& p : m.param_info())
+    if (p.name.ends_with(".bias")) {
+      EXPECT_TRUE(p.name.ends_with("attn.qkv.bias")) << p.name;
+      EXPECT_FALSE(p.decay) << p.name;
+      ++n_bias;
+    }
+  EXPECT_EQ(n_bias, c.n_layer);
+}
 
 // Both styles' mixed variants: the code paths are independent switches, so cross them once.
 TEST(ModelGrad, MixedStylesMatchFiniteDifferences) {
