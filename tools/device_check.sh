@@ -4,14 +4,14 @@
 # end-to-end benchmark next to PyTorch, and prints a short table last. Every phase logs to
 # $OUT/<phase>.log (OUT defaults to ./device_out) so a cut-short run still returns what it did.
 # Budget: about 8 minutes on an H200. Usage: tools/device_check.sh [phase ...]
-# phases: build tests reference bench torch resume hf (default: all, in that order).
+# phases: build tests reference bench torch resume hf judge (default: all, in that order).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 BUILD=build-device
 phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(build tests reference bench torch resume hf)
+[ ${#phases[@]} -eq 0 ] && phases=(build tests reference bench torch resume hf judge)
 export FLAME_CUDA_SYNC_TIMEOUT_S=60
 status=0
 
@@ -35,11 +35,12 @@ for phase in "${phases[@]}"; do
     build)
       run_phase configure 120 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DFLAME_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
-      run_phase build 420 ninja -C $BUILD -k 0 -j "$(nproc)" test_kernels test_model flame \
+      run_phase build 420 ninja -C $BUILD -k 0 -j "$(nproc)" test_kernels test_model test_train flame \
         bench_layernorm bench_adamw bench_cross_entropy bench_attention bench_train_gpt2 ;;
     tests)
       run_phase cuda_kernels 120 $BUILD/test_kernels --gtest_filter='Cuda*'
-      run_phase cuda_model 180 $BUILD/test_model --gtest_filter='CudaModel*' ;;
+      run_phase cuda_model 180 $BUILD/test_model --gtest_filter='CudaModel*'
+      run_phase cuda_train 180 $BUILD/test_train --gtest_filter='TrainCuda*:ScoringCuda*' ;;
     reference)
       rm -rf /tmp/flame_ref
       run_phase ref_export 60 env FLAME_REF_DIR=/tmp/flame_ref $BUILD/test_model \
@@ -58,6 +59,8 @@ for phase in "${phases[@]}"; do
       run_phase resume_gpu 240 tools/resume_check.sh cuda $BUILD ;;
     hf)  # transformers <-> flame logits for tiny random Llama and GPT-2 models
       run_phase hf_reference 240 python3 tools/hf_reference.py --flame $BUILD/flame ;;
+    judge)  # flame judge over 1,000 pairs: pairs/s on the device's CPU and on the GPU
+      run_phase judge_bench 240 tools/judge_bench.sh $BUILD cpu cuda ;;
     *) log "unknown phase $phase"; status=1 ;;
   esac
 done
@@ -67,8 +70,8 @@ done
   echo "== device_check table ($(cat "$OUT/gpu.txt")) =="
   grep -h -E '^(torch_)?[a-z0-9_]+.*: .*(GB/s|TFLOP/s|tok/s|ms)' "$OUT"/bench_*.log "$OUT"/torch_*.log 2>/dev/null \
     | grep -v '^#' | sort
-  for t in cuda_kernels cuda_model torch_reference resume_gpu hf_reference; do
-    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|resume_check|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
+  for t in cuda_kernels cuda_model cuda_train torch_reference resume_gpu hf_reference judge_bench; do
+    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|resume_check|judge_bench|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
   done
   grep -h "phase .* rc=" "$OUT/summary.log"
 } | tee "$OUT/table.txt"

@@ -6,12 +6,16 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
+#ifdef FLAME_WITH_CUDA
+#include "kernels/cuda_check.h"
+#endif
 #include "train/checkpoint.h"
 #include "train/eval_suite.h"
 #include "train/generate.h"
@@ -43,12 +47,38 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f.flush()) throw Error("cannot write " + path);
 }
 
+// The model the scoring runs on: the loaded CPU model, or a copy of its weights on the GPU.
+struct Scorer {
+  train::LoadedModel& lm;
+#ifdef FLAME_WITH_CUDA
+  std::unique_ptr<model::CudaModel> gpu;
+#endif
+  Scorer(train::LoadedModel& loaded, const std::string& device) : lm(loaded) {
+    if (device == "cpu") return;
+    if (device != "cuda") throw Error("--device must be cpu or cuda (got '" + device + "')");
+#ifdef FLAME_WITH_CUDA
+    if (!cuda::device_available()) throw Error("--device cuda, but no CUDA device is available");
+    gpu = std::make_unique<model::CudaModel>(lm.cfg, lm.model->max_B(), lm.model->max_T());
+    gpu->load_params(lm.model->params());
+#else
+    throw Error("--device cuda, but this flame was built without the CUDA backend");
+#endif
+  }
+  train::ScoringModel model() {
+#ifdef FLAME_WITH_CUDA
+    if (gpu) return *gpu;
+#endif
+    return *lm.model;
+  }
+};
+
 int run_eval(const EvalCommands& c) {
   // The suite is checked before the weights are read: a typo fails in milliseconds.
   const train::EvalSuite suite = train::load_eval_suite(c.eval_suite);
   const auto t0 = Clock::now();
   train::LoadedModel lm = train::load_model_for_inference(c.eval_model, kRows, kAnyLength);
-  json report = train::run_suite(*lm.model, *lm.tokenizer, suite, c.eval_max_examples);
+  Scorer scorer(lm, c.device);
+  json report = train::run_suite(scorer.model(), *lm.tokenizer, suite, c.eval_max_examples);
   report["model"] = {{"checkpoint", lm.dir}, {"step", lm.state.step}};
   std::cout << train::suite_table(report) << std::flush;
   if (!c.eval_json.empty()) write_text(c.eval_json, report.dump(2) + "\n");
@@ -115,6 +145,7 @@ int run_judge(const EvalCommands& c) {
   std::ifstream in(c.judge_input, std::ios::binary);
   if (!in) throw Error("judge: cannot open --input " + c.judge_input);
   train::LoadedModel lm = train::load_model_for_inference(c.judge_model, kRows, kAnyLength);
+  Scorer scorer(lm, c.device);
 
   std::ofstream file_out;
   if (!c.judge_output.empty()) {
@@ -135,7 +166,7 @@ int run_judge(const EvalCommands& c) {
     std::vector<data::Example> exs;
     for (const auto& b : batch)
       if (b) exs.push_back(b->ex);
-    const auto scores = train::score_examples(*lm.model, *lm.tokenizer, card, exs);
+    const auto scores = train::score_examples(scorer.model(), *lm.tokenizer, card, exs);
     size_t k = 0, e = 0;
     for (const auto& b : batch) {
       ordered j = b ? judgment(card, *b, scores[k++]) : errors[e++];
@@ -200,6 +231,7 @@ void EvalCommands::add_to(CLI::App& app) {
   eval->add_option("--max-examples", eval_max_examples,
                    "At most this many items per subset (default 0: all)");
   eval->add_option("--json", eval_json, "Also write the report as JSON to this file");
+  eval->add_option("--device", device, "cpu (default) or cuda: where the scoring runs");
   eval->footer(
       "Prints a table: accuracy per subset (with the type's other metrics), per category (the "
       "example-weighted mean of its subsets), overall (the mean of the categories), and for "
@@ -209,6 +241,8 @@ void EvalCommands::add_to(CLI::App& app) {
   judge = app.add_subcommand("judge", "Judge the items of a JSONL file with a checkpoint");
   judge->add_option("--model", judge_model, "Checkpoint (as for flame eval)")->required();
   judge->add_option("--input", judge_input, "Items, one JSON object per line")->required();
+  judge->add_option("--device", device,
+                    "cpu (default) or cuda: where the scoring runs (explanations: CPU)");
   judge->add_option("--explain", judge_explain,
                     "Also generate an explanation of at most N tokens after the decision "
                     "(greedy; the card's second output field, else 'explanation')");

@@ -17,6 +17,7 @@ struct EvalCommands {
   CLI::App* eval = nullptr;
   std::string eval_model, eval_suite, eval_json;
   int eval_max_examples = 0;
+  std::string device = "cpu";  // eval and judge: cpu | cuda (scoring on the GPU)
   // flame judge --model CKPT --input JSONL [--task CARD] [--output JSONL] [--batch N]
   CLI::App* judge = nullptr;
   std::string judge_model, judge_input, judge_task = "eval_pairwise", judge_output;

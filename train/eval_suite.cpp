@@ -390,7 +390,7 @@ JsonlRead read_jsonl_items(const std::string& path, const data::TaskCard& card, 
   return r;
 }
 
-std::vector<ExampleScore> score_examples(model::Model& model, const data::Tokenizer& tok,
+std::vector<ExampleScore> score_examples(ScoringModel model, const data::Tokenizer& tok,
                                          const data::TaskCard& card,
                                          const std::vector<data::Example>& exs) {
   FLAME_CHECK(card.type != data::TaskType::generative,
@@ -505,7 +505,7 @@ void add_bad(json& src, const std::string& sample) {
 
 }  // namespace
 
-json run_suite(model::Model& model, const data::Tokenizer& tok, const EvalSuite& suite,
+json run_suite(ScoringModel model, const data::Tokenizer& tok, const EvalSuite& suite,
                int max_examples) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string origin = "eval suite " + (suite.path.empty() ? suite.name : suite.path);

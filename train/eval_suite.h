@@ -15,6 +15,7 @@
 #include "data/task.h"
 #include "data/tokenizer.h"
 #include "model/model.h"
+#include "train/scoring_model.h"
 
 namespace flame::train {
 
@@ -101,14 +102,14 @@ struct ExampleScore {
   std::vector<double> probs;
   std::vector<double> p_ab, p_ba;
 };
-std::vector<ExampleScore> score_examples(model::Model& model, const data::Tokenizer& tok,
+std::vector<ExampleScore> score_examples(ScoringModel model, const data::Tokenizer& tok,
                                          const data::TaskCard& card,
                                          const std::vector<data::Example>& exs);
 
 // Scores every source of the suite (at most max_examples items per subset; <= 0: all) and
 // returns the report: {"suite", "n_items", "subsets", "categories", "overall", "pairwise",
 // "sources", "wall_s"} (docs/evaluation.md).
-nlohmann::json run_suite(model::Model& model, const data::Tokenizer& tok, const EvalSuite& suite,
+nlohmann::json run_suite(ScoringModel model, const data::Tokenizer& tok, const EvalSuite& suite,
                          int max_examples);
 
 // The report as a fixed-width table (per subset, per category, overall, pairwise biases).

@@ -25,7 +25,7 @@ struct Slot {
 
 }  // namespace
 
-std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries) {
+std::vector<QueryResult> score_queries(ScoringModel model, const std::vector<Query>& queries) {
   const int B = model.max_B(), T = model.max_T(), V = model.config().vocab_size;
   std::vector<QueryResult> results(queries.size());
   std::vector<Slot> slots(queries.size());
@@ -70,6 +70,7 @@ std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Qu
     if (slots[qi].row >= 0) by_row[slots[qi].row].push_back(qi);
 
   std::vector<int32_t> tokens, pos, seg;
+  std::vector<float> gathered;
   for (size_t r0 = 0; r0 < fill.size(); r0 += B) {
     const int b = (int)std::min<size_t>(B, fill.size() - r0);
     // Rows are in decreasing fill order, so the first row of the chunk is the longest.
@@ -90,22 +91,31 @@ std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Qu
         }
       }
     }
-    model.forward(tokens.data(), pos.data(), seg.data(), nullptr, nullptr, b, t);
-    const float* logits = model.logits();
+    model.forward(tokens.data(), pos.data(), seg.data(), b, t);
 
     // Read each query's positions: log-softmax at the prompt's last token and along the
-    // continuation. Queries are independent, so this spreads over the cores.
+    // continuation. The positions are gathered first (on the GPU a copy per position, not the
+    // whole logits block); queries are independent, so the reading spreads over the cores.
     std::vector<size_t> todo;
     for (int rr = 0; rr < b; ++rr) todo.insert(todo.end(), by_row[r0 + rr].begin(), by_row[r0 + rr].end());
+    std::vector<int> flat;
+    std::vector<size_t> first(todo.size());
+    for (size_t k = 0; k < todo.size(); ++k) {
+      const Query& q = queries[todo[k]];
+      const Slot& s = slots[todo[k]];
+      first[k] = flat.size();
+      const int n = std::max<int>(1, int(q.cont.size()));
+      for (int i = 0; i < n; ++i)
+        flat.push_back((s.row - int(r0)) * t + s.col + (q.n_prompt - 1 + i) - s.dropped);
+    }
+    const float* rows = model.gather_logits(flat, gathered);
 #pragma omp parallel for schedule(dynamic, 4)
     for (size_t k = 0; k < todo.size(); ++k) {
       const size_t qi = todo[k];
       const Query& q = queries[qi];
-      const Slot& s = slots[qi];
       QueryResult& res = results[qi];
       auto row_logits = [&](int token_index) {  // logits after the query's token_index
-        const int col = s.col + token_index - s.dropped;
-        return logits + ((size_t)(s.row - r0) * t + col) * V;
+        return rows + (first[k] + size_t(token_index - (q.n_prompt - 1))) * V;
       };
       const float* l0 = row_logits(q.n_prompt - 1);
       if (!q.candidates.empty()) {
@@ -177,7 +187,7 @@ int argmax(const std::vector<double>& p) {
 
 }  // namespace
 
-std::vector<std::vector<double>> label_probs(model::Model& model, const data::Tokenizer& tok,
+std::vector<std::vector<double>> label_probs(ScoringModel model, const data::Tokenizer& tok,
                                              const data::TaskCard& card,
                                              const std::vector<data::Example>& exs) {
   const size_t L = card.labels.size();
@@ -246,7 +256,7 @@ std::vector<double> label_values(const data::TaskCard& card) {
 
 namespace {
 
-nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json eval_pairwise(ScoringModel model, const data::Tokenizer& tok,
                              const data::TaskCard& card, const std::vector<data::Example>& exs) {
   const size_t L = card.labels.size();  // A, B (, Tie)
   FLAME_CHECK(L == 2 || L == 3, "pairwise task " << card.name << " needs labels A, B (, Tie)");
@@ -266,7 +276,7 @@ nlohmann::json eval_pairwise(model::Model& model, const data::Tokenizer& tok,
           {"position_consistency", m.order_consistency}};
 }
 
-nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json eval_pointwise(ScoringModel model, const data::Tokenizer& tok,
                               const data::TaskCard& card, const std::vector<data::Example>& exs) {
   const std::vector<double> values = label_values(card);  // by index for a non-numeric scale
   const auto probs = label_probs(model, tok, card, exs);
@@ -285,7 +295,7 @@ nlohmann::json eval_pointwise(model::Model& model, const data::Tokenizer& tok,
           {"pearson", pearson(expected, truth)}};
 }
 
-nlohmann::json eval_classification(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json eval_classification(ScoringModel model, const data::Tokenizer& tok,
                                    const data::TaskCard& card,
                                    const std::vector<data::Example>& exs) {
   const auto probs = label_probs(model, tok, card, exs);
@@ -294,7 +304,7 @@ nlohmann::json eval_classification(model::Model& model, const data::Tokenizer& t
   return {{"metric", "accuracy"}, {"value", correct / (double)std::max<size_t>(exs.size(), 1)}};
 }
 
-nlohmann::json eval_generative(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json eval_generative(ScoringModel model, const data::Tokenizer& tok,
                                const data::TaskCard& card, const std::vector<data::Example>& exs) {
   // Teacher forcing with an all-argmax check equals greedy decoding's exact match: greedy emits
   // exactly the target iff every target token (and the EOS after it) is the argmax given the
@@ -328,7 +338,7 @@ nlohmann::json eval_generative(model::Model& model, const data::Tokenizer& tok,
 
 }  // namespace
 
-nlohmann::json evaluate_examples(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json evaluate_examples(ScoringModel model, const data::Tokenizer& tok,
                                  const data::TaskCard& card,
                                  const std::vector<data::Example>& exs) {
   switch (card.type) {
@@ -340,7 +350,7 @@ nlohmann::json evaluate_examples(model::Model& model, const data::Tokenizer& tok
   throw Error("task " + card.name + ": unknown task type");
 }
 
-nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json evaluate(ScoringModel model, const data::Tokenizer& tok,
                         const std::vector<EvalTask>& tasks, int max_examples) {
   nlohmann::json out = {{"tasks", nlohmann::json::object()},
                         {"categories", nlohmann::json::object()}};

@@ -14,6 +14,7 @@
 #include "data/task.h"
 #include "data/tokenizer.h"
 #include "model/model.h"
+#include "train/scoring_model.h"
 
 namespace flame::train {
 
@@ -36,14 +37,14 @@ struct QueryResult {
 // into micro-batches of at most (model.max_B(), model.max_T()). A query longer than max_T loses
 // tokens from the left of its prompt, as the training packer does; one whose continuation alone
 // does not fit scores as wrong (uniform candidates, -inf log-prob, not argmax).
-std::vector<QueryResult> score_queries(model::Model& model, const std::vector<Query>& queries);
+std::vector<QueryResult> score_queries(ScoringModel model, const std::vector<Query>& queries);
 
 // The probabilities of a label-typed task's labels (card.labels order) for each example, read
 // off the next-token distribution after the scoring prompt. When the labels' first tokens are
 // distinct one forward position decides (softmax over those tokens); otherwise each label is
 // scored as a whole sequence by teacher forcing and the softmax is over the sequence log-probs.
 // Pairwise examples are scored in the order given (callers swap for the other order).
-std::vector<std::vector<double>> label_probs(model::Model& model, const data::Tokenizer& tok,
+std::vector<std::vector<double>> label_probs(ScoringModel model, const data::Tokenizer& tok,
                                              const data::TaskCard& card,
                                              const std::vector<data::Example>& exs);
 
@@ -64,12 +65,12 @@ struct EvalTask {
 //    "categories": {category: mean value of its tasks},
 //    "mean_pairwise_classification": mean value over pairwise + classification tasks}
 // Flipped-label tasks are scored against their own labels but left out of both means.
-nlohmann::json evaluate(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json evaluate(ScoringModel model, const data::Tokenizer& tok,
                         const std::vector<EvalTask>& tasks, int max_examples);
 
 // One task's metrics as evaluate() reports them under "tasks" (without type, category, n):
 // {"metric", "value", ...} per the task type.
-nlohmann::json evaluate_examples(model::Model& model, const data::Tokenizer& tok,
+nlohmann::json evaluate_examples(ScoringModel model, const data::Tokenizer& tok,
                                  const data::TaskCard& card,
                                  const std::vector<data::Example>& exs);
 
