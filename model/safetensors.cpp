@@ -38,15 +38,6 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;
   throw Error("safetensors " + path + ": " + why);
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 // Element count with overflow detection (a hostile shape must not wrap around to a small size).
 bool checked_numel(const std::vector<int64_t>& shape, size_t* out) {
   size_t n = 1;
@@ -460,6 +451,15 @@ float f16_to_f32(uint16_t x) {
     return sign ? -v : v;
   }
   return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
 }
 
 }  // namespace flame::model

@@ -61,6 +61,9 @@ struct TensorToWrite {
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
+// "[2,3]": how messages (here and in hf_interop) print a shape.
+std::string shape_text(const std::vector<int64_t>& shape);
+
 // bf16/f16 <-> f32 conversions (round to nearest even), for reading and writing other dtypes.
 uint16_t f32_to_bf16(float x);
 float bf16_to_f32(uint16_t x);
