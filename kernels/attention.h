@@ -21,6 +21,12 @@ void attention_forward(float* out, float* lse, const float* qkv, const int32_t* 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
                         const float* lse, const int32_t* seg, const AttentionShape& s);
 
+// Incremental decoding against a KV cache: n new tokens whose keys and values are already in the
+// cache at rows [start, start+n). q (n, Hq*D) rotated queries; kcache, vcache (start+n, Hkv*D);
+// new token i attends to rows [0, start+i] (causal, one sequence). out (n, Hq*D).
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache,
+                      int start, int n, int Hq, int Hkv, int D);
+
 }  // namespace flame::cpu
 
 #ifdef FLAME_WITH_CUDA

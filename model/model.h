@@ -19,6 +19,13 @@ struct ParamInfo {
   size_t numel() const;
 };
 
+// Keys and values of the tokens decoded so far (Model::decode), per layer.
+struct KvCache {
+  int len = 0;              // tokens cached
+  int max_len = 0;          // capacity
+  std::vector<float> k, v;  // (L, max_len, Hkv*D): keys after RoPE, values
+};
+
 class Model {
  public:
   // Allocates parameters and gradients for cfg and activations for micro-batches up to (B,T).
@@ -43,6 +50,13 @@ class Model {
   void backward(float loss_norm);
 
   const float* logits() const;  // (b,t,V) of the last forward
+
+  // Incremental decoding with a KV cache (generation): decode() runs n tokens at positions
+  // cache.len.. as one sequence, appends their keys/values and returns the logits of the last
+  // one (V). Same result as forward() over the whole sequence, at O(len) cost per new token.
+  // Uses its own buffers: forward()/backward() state is untouched.
+  KvCache new_kv_cache(int max_len) const;  // max_len <= max_seq_len
+  std::vector<float> decode(KvCache& cache, const int32_t* tokens, int n) const;
   void zero_grad();
 
   size_t num_params() const { return n_params_; }

@@ -1,6 +1,6 @@
 // Greedy decoding with the CPU model: judge explanations ("explanation: ..." after the verdict).
-// No KV cache on the CPU: each new token reruns the forward over the sequence so far, which is
-// fine for the short explanations of small models (the GPU path is where a KV cache belongs).
+// Uses the model's KV cache (Model::decode) when prompt + output fit the context; a longer
+// prompt keeps BOS and its tail and reruns the forward per token.
 #pragma once
 #include <cstdint>
 #include <string>
