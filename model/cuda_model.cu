@@ -29,55 +29,6 @@ namespace flame::model {
 
 namespace {
 
-struct LayoutOffsets {
-  size_t wte = kNoTensor, wpe = kNoTensor, lnf_w = kNoTensor, lnf_b = kNoTensor,
-         lm_head = kNoTensor;
-  std::vector<CudaLayerParams> lp;
-};
-
-// The flat parameter table of model/model.cpp; returns the number of parameters.
-size_t build_layout(const ModelConfig& cfg, std::vector<ParamInfo>& info, LayoutOffsets& o) {
-  info.clear();
-  size_t n = 0;
-  const int64_t C = cfg.d_model, V = cfg.vocab_size, D = cfg.head_dim();
-  const int64_t QKV = (cfg.n_head + 2 * cfg.n_kv_head) * D;
-  const int64_t F = cfg.d_ff, F2 = cfg.mlp == Mlp::swiglu ? 2 * F : F;
-  const bool norm_bias = cfg.norm == Norm::layernorm && cfg.bias;
-  auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
-    ParamInfo p;
-    p.name = std::move(name);
-    p.offset = n;
-    p.shape = std::move(shape);
-    p.decay = decay;
-    n += p.numel();
-    info.push_back(std::move(p));
-    return info.back().offset;
-  };
-  o.wte = add("wte", {V, C}, true);
-  if (cfg.pos == PosEmb::learned) o.wpe = add("wpe", {cfg.max_seq_len, C}, true);
-  o.lp.assign(cfg.n_layer, CudaLayerParams{});
-  for (int l = 0; l < cfg.n_layer; ++l) {
-    CudaLayerParams& p = o.lp[l];
-    const std::string h = "h." + std::to_string(l) + ".";
-    p.ln1_w = add(h + "ln1.weight", {C}, false);
-    p.ln1_b = norm_bias ? add(h + "ln1.bias", {C}, false) : kNoTensor;
-    p.qkv_w = add(h + "attn.qkv.weight", {QKV, C}, true);
-    p.qkv_b = cfg.has_qkv_bias() ? add(h + "attn.qkv.bias", {QKV}, false) : kNoTensor;
-    p.proj_w = add(h + "attn.proj.weight", {C, C}, true);
-    p.proj_b = cfg.bias ? add(h + "attn.proj.bias", {C}, false) : kNoTensor;
-    p.ln2_w = add(h + "ln2.weight", {C}, false);
-    p.ln2_b = norm_bias ? add(h + "ln2.bias", {C}, false) : kNoTensor;
-    p.fc_w = add(h + "mlp.fc.weight", {F2, C}, true);
-    p.fc_b = cfg.bias ? add(h + "mlp.fc.bias", {F2}, false) : kNoTensor;
-    p.fcproj_w = add(h + "mlp.proj.weight", {C, F}, true);
-    p.fcproj_b = cfg.bias ? add(h + "mlp.proj.bias", {C}, false) : kNoTensor;
-  }
-  o.lnf_w = add("ln_f.weight", {C}, false);
-  o.lnf_b = norm_bias ? add("ln_f.bias", {C}, false) : kNoTensor;
-  if (!cfg.tie_embeddings) o.lm_head = add("lm_head.weight", {V, C}, true);
-  return n;
-}
-
 // bf16 bit pattern -> fp32 (exact).
 inline float bf16_bits_to_f32(uint16_t b) {
   const uint32_t u = uint32_t(b) << 16;
@@ -94,10 +45,7 @@ void bf16_to_f32_host(float* out, const uint16_t* in, size_t n) {
 
 std::vector<ParamInfo> CudaModel::layout(const ModelConfig& cfg) {
   validate(cfg);
-  std::vector<ParamInfo> info;
-  LayoutOffsets o;
-  build_layout(cfg, info, o);
-  return info;
+  return make_param_layout(cfg).info;
 }
 
 size_t CudaModel::Impl::backward_scratch_bytes(const ModelConfig& cfg, int b, int t) const {
@@ -128,14 +76,15 @@ CudaModel::CudaModel(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T
 
   impl_ = std::make_unique<Impl>();
   Impl& m = *impl_;
-  LayoutOffsets o;
-  n_params_ = build_layout(cfg_, info_, o);
+  ParamLayout o = make_param_layout(cfg_);  // the CPU model's layout (model/param_layout.h)
+  info_ = std::move(o.info);
+  n_params_ = o.total;
   m.wte = o.wte;
   m.wpe = o.wpe;
   m.lnf_w = o.lnf_w;
   m.lnf_b = o.lnf_b;
   m.lm_head = o.lm_head;
-  m.lp = std::move(o.lp);
+  m.lp = std::move(o.layers);
   m.L = cfg_.n_layer;
   m.C = cfg_.d_model;
   m.Hq = cfg_.n_head;

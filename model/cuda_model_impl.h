@@ -18,21 +18,15 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/matmul.h"
 #include "model/cuda_model.h"
+#include "model/param_layout.h"
 
 namespace flame::model {
 
 using bf16 = __nv_bfloat16;
-inline constexpr size_t kNoTensor = ~size_t(0);  // tensor not present in this config
+inline constexpr size_t kNoTensor = kNoParam;  // tensor not present in this config
 
-// Element offsets of one block's parameters (kNoTensor when absent).
-struct CudaLayerParams {
-  size_t ln1_w, ln1_b;        // (C), (C)
-  size_t qkv_w, qkv_b;        // (QKV, C), (QKV)
-  size_t proj_w, proj_b;      // (C, C), (C)
-  size_t ln2_w, ln2_b;        // (C), (C)
-  size_t fc_w, fc_b;          // (F2, C), (F2)
-  size_t fcproj_w, fcproj_b;  // (C, F), (C)
-};
+// Element offsets of one block's parameters (kNoTensor when absent): the shared layout's.
+using CudaLayerParams = LayerParamOffsets;
 
 // Byte offsets of what one block's forward keeps for backward (first b*t rows are used).
 struct CudaLayerActs {

@@ -31,6 +31,7 @@
 
 #include "kernels/check.h"
 #include "model/config_yaml.h"
+#include "model/param_layout.h"
 
 namespace flame::model {
 
@@ -492,42 +493,7 @@ struct OutTensor {
 
 std::vector<ParamInfo> param_layout(const ModelConfig& cfg) {
   validate(cfg);
-  std::vector<ParamInfo> info;
-  size_t offset = 0;
-  auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
-    ParamInfo p;
-    p.name = std::move(name);
-    p.offset = offset;
-    p.shape = std::move(shape);
-    p.decay = decay;
-    offset += p.numel();
-    info.push_back(std::move(p));
-  };
-  const int64_t C = cfg.d_model, V = cfg.vocab_size, F = cfg.d_ff;
-  const int64_t QKV = int64_t(cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim();
-  const int64_t F2 = cfg.mlp == Mlp::swiglu ? 2 * F : F;
-  const bool norm_bias = cfg.norm == Norm::layernorm && cfg.bias;
-  add("wte", {V, C}, true);
-  if (cfg.pos == PosEmb::learned) add("wpe", {cfg.max_seq_len, C}, true);
-  for (int l = 0; l < cfg.n_layer; ++l) {
-    const std::string h = "h." + std::to_string(l) + ".";
-    add(h + "ln1.weight", {C}, false);
-    if (norm_bias) add(h + "ln1.bias", {C}, false);
-    add(h + "attn.qkv.weight", {QKV, C}, true);
-    if (cfg.has_qkv_bias()) add(h + "attn.qkv.bias", {QKV}, false);
-    add(h + "attn.proj.weight", {C, C}, true);
-    if (cfg.bias) add(h + "attn.proj.bias", {C}, false);
-    add(h + "ln2.weight", {C}, false);
-    if (norm_bias) add(h + "ln2.bias", {C}, false);
-    add(h + "mlp.fc.weight", {F2, C}, true);
-    if (cfg.bias) add(h + "mlp.fc.bias", {F2}, false);
-    add(h + "mlp.proj.weight", {C, F}, true);
-    if (cfg.bias) add(h + "mlp.proj.bias", {C}, false);
-  }
-  add("ln_f.weight", {C}, false);
-  if (norm_bias) add("ln_f.bias", {C}, false);
-  if (!cfg.tie_embeddings) add("lm_head.weight", {V, C}, true);
-  return info;
+  return make_param_layout(cfg).info;
 }
 
 // ---------------------------------------------------------------------------------------------

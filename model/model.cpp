@@ -1,18 +1,9 @@
 // Model construction: the flat parameter layout, the activation arena, weight init, accessors.
 // The forward pass is in model_forward.cpp, the backward pass in model_backward.cpp.
 //
-// Parameter layout (one flat buffer, in this order; grads() uses the same offsets):
-//   wte (V,C) | wpe (max_seq_len,C) [learned pos only]
-//   per block l = 0..L-1:
-//     h.l.ln1.weight (C) | h.l.ln1.bias (C) [layernorm && bias]
-//     h.l.attn.qkv.weight ((Hq+2Hkv)*D, C) | h.l.attn.qkv.bias [bias || qkv_bias]
-//     h.l.attn.proj.weight (C,C) | h.l.attn.proj.bias [bias]
-//     h.l.ln2.weight | h.l.ln2.bias [layernorm && bias]
-//     h.l.mlp.fc.weight (F2,C) | h.l.mlp.fc.bias [bias]      F2 = d_ff, or 2*d_ff for swiglu
-//     h.l.mlp.proj.weight (C,d_ff) | h.l.mlp.proj.bias [bias]
-//   ln_f.weight (C) | ln_f.bias [layernorm && bias] | lm_head.weight (V,C) [untied only]
-// Blocks are contiguous so a bucketed gradient all-reduce can start on the last blocks while
-// backward is still working on the first ones.
+// Parameters live in one flat buffer laid out by model/param_layout.h (grads() uses the same
+// offsets). Blocks are contiguous so a bucketed gradient all-reduce can start on the last blocks
+// while backward is still working on the first ones.
 #include "model/model.h"
 
 #include <algorithm>
@@ -90,40 +81,16 @@ Model::Model(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T_(T) {
   const int64_t C = m.C, V = m.V;
   const bool norm_bias = cfg_.norm == Norm::layernorm && cfg_.bias;
 
-  // ---- parameters
-  auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
-    ParamInfo p;
-    p.name = std::move(name);
-    p.offset = n_params_;
-    p.shape = std::move(shape);
-    p.decay = decay;
-    n_params_ += p.numel();
-    info_.push_back(std::move(p));
-    return info_.back().offset;
-  };
-  // Decay: embeddings and linear weights yes; norm gains and every bias no.
-  m.wte = add("wte", {V, C}, true);
-  if (cfg_.pos == PosEmb::learned) m.wpe = add("wpe", {cfg_.max_seq_len, C}, true);
-  m.lp.resize(m.L);
-  for (int l = 0; l < m.L; ++l) {
-    LayerParams& p = m.lp[l];
-    const std::string h = "h." + std::to_string(l) + ".";
-    p.ln1_w = add(h + "ln1.weight", {C}, false);
-    p.ln1_b = norm_bias ? add(h + "ln1.bias", {C}, false) : kAbsent;
-    p.qkv_w = add(h + "attn.qkv.weight", {m.QKV, C}, true);
-    p.qkv_b = cfg_.has_qkv_bias() ? add(h + "attn.qkv.bias", {m.QKV}, false) : kAbsent;
-    p.proj_w = add(h + "attn.proj.weight", {C, C}, true);
-    p.proj_b = cfg_.bias ? add(h + "attn.proj.bias", {C}, false) : kAbsent;
-    p.ln2_w = add(h + "ln2.weight", {C}, false);
-    p.ln2_b = norm_bias ? add(h + "ln2.bias", {C}, false) : kAbsent;
-    p.fc_w = add(h + "mlp.fc.weight", {m.F2, C}, true);
-    p.fc_b = cfg_.bias ? add(h + "mlp.fc.bias", {m.F2}, false) : kAbsent;
-    p.fcproj_w = add(h + "mlp.proj.weight", {C, m.F}, true);
-    p.fcproj_b = cfg_.bias ? add(h + "mlp.proj.bias", {C}, false) : kAbsent;
-  }
-  m.lnf_w = add("ln_f.weight", {C}, false);
-  m.lnf_b = norm_bias ? add("ln_f.bias", {C}, false) : kAbsent;
-  if (!cfg_.tie_embeddings) m.lm_head = add("lm_head.weight", {V, C}, true);
+  // ---- parameters (one layout for every consumer: model/param_layout.h)
+  ParamLayout pl = make_param_layout(cfg_);
+  info_ = std::move(pl.info);
+  n_params_ = pl.total;
+  m.wte = pl.wte;
+  m.wpe = pl.wpe;
+  m.lnf_w = pl.lnf_w;
+  m.lnf_b = pl.lnf_b;
+  m.lm_head = pl.lm_head;
+  m.lp = std::move(pl.layers);
   params_.assign(n_params_, 0.0f);
   grads_.assign(n_params_, 0.0f);
 

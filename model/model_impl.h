@@ -7,20 +7,14 @@
 #include <vector>
 
 #include "model/model.h"
+#include "model/param_layout.h"
 
 namespace flame::model {
 
-inline constexpr size_t kAbsent = ~size_t(0);  // tensor not present in this config
+inline constexpr size_t kAbsent = kNoParam;  // tensor not present in this config
 
 // Offsets of one block's tensors in params()/grads() (kAbsent when the config has none).
-struct LayerParams {
-  size_t ln1_w, ln1_b;        // (C), (C)
-  size_t qkv_w, qkv_b;        // ((Hq+2Hkv)*D, C), ((Hq+2Hkv)*D)
-  size_t proj_w, proj_b;      // (C, C), (C)
-  size_t ln2_w, ln2_b;        // (C), (C)
-  size_t fc_w, fc_b;          // (F2, C), (F2) with F2 = d_ff, or 2*d_ff for swiglu [gate|up]
-  size_t fcproj_w, fcproj_b;  // (C, d_ff), (C)
-};
+using LayerParams = LayerParamOffsets;
 
 // Offsets into the activation arena of what one block's forward keeps for backward. Each buffer
 // is sized for the allocated (B,T); a forward over (b,t) uses the first b*t rows, contiguous.
