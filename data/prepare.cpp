@@ -18,6 +18,7 @@
 #include "data/render.h"
 #include "data/rng.h"
 #include "data/shard.h"
+#include "data/tokenizer_dir.h"
 #include "kernels/check.h"
 
 namespace fs = std::filesystem;
@@ -288,19 +289,8 @@ nlohmann::json prepare(const PrepareConfig& cfg, std::ostream& log) {
     tok = make_tokenizer(sp_path);
   } else {
     tok = make_tokenizer(cfg.tokenizer.model);
-    if (auto* sp = dynamic_cast<SentencePieceTokenizer*>(tok.get());
-        sp && fs::absolute(sp->model_path()) != fs::absolute(sp_path))
-      fs::copy_file(sp->model_path(), sp_path, fs::copy_options::overwrite_existing);
   }
-
-  {
-    const bool sp = dynamic_cast<SentencePieceTokenizer*>(tok.get()) != nullptr;
-    std::ofstream(fs::path(cfg.out_dir) / "tokenizer.json")
-        << nlohmann::json{{"kind", sp ? "tokenizer.model" : cfg.tokenizer.model},
-                          {"fingerprint", tok->fingerprint()},
-                          {"vocab_size", tok->vocab_size()}}.dump(2)
-        << "\n";
-  }
+  write_tokenizer_files(cfg.out_dir, *tok);  // the shards' tokenizer travels with them
 
   lap("tokenizer");
 

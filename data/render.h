@@ -21,5 +21,8 @@ std::string render_field(const std::string& field, const std::string& value);  /
 inline constexpr const char* kEvaluationTrailer = "\nEVALUATION:\n";
 // The prompt the scorer continues: input + "<first output field>: "
 std::string scoring_prompt(const TaskCard& card, const Example& ex);
+// The input alone (up to and including "EVALUATION:\n"); needs only the example's inputs, so it
+// also renders new, unlabelled items (flame judge).
+std::string render_input(const TaskCard& card, const Example& ex);
 
 }  // namespace flame::data

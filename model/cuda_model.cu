@@ -79,21 +79,8 @@ CudaModel::CudaModel(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T
   ParamLayout o = make_param_layout(cfg_);  // the CPU model's layout (model/param_layout.h)
   info_ = std::move(o.info);
   n_params_ = o.total;
-  m.wte = o.wte;
-  m.wpe = o.wpe;
-  m.lnf_w = o.lnf_w;
-  m.lnf_b = o.lnf_b;
-  m.lm_head = o.lm_head;
-  m.lp = std::move(o.layers);
-  m.L = cfg_.n_layer;
-  m.C = cfg_.d_model;
-  m.Hq = cfg_.n_head;
-  m.Hkv = cfg_.n_kv_head;
-  m.D = cfg_.head_dim();
-  m.QKV = (m.Hq + 2 * m.Hkv) * m.D;
-  m.F = cfg_.d_ff;
-  m.F2 = cfg_.mlp == Mlp::swiglu ? 2 * m.F : m.F;
-  m.V = cfg_.vocab_size;
+  static_cast<ParamOffsets&>(m) = std::move(o.offsets);
+  static_cast<ModelDims&>(m) = ModelDims::of(cfg_);
   m.fuse_gelu = cfg_.mlp == Mlp::gelu && m.F % 8 == 0;
 
   // ---- parameters and optimizer state. Synchronous calls on the legacy stream: the stream is

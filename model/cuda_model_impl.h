@@ -40,17 +40,12 @@ struct CudaLayerActs {
   size_t res3;                     // (N,C) bf16 block output
 };
 
-struct CudaModel::Impl {
-  // dimensions
-  int L = 0, C = 0, Hq = 0, Hkv = 0, D = 0, QKV = 0, F = 0, F2 = 0, V = 0;
+// Dimensions (L, C, Hq, ...) and parameter element offsets (wte, lp[l].qkv_w, ...) come from the
+// layout the CPU model uses (model/param_layout.h).
+struct CudaModel::Impl : ModelDims, ParamOffsets {
   // GELU fused into the fc GEMM (forward: GELU_AUX_BIAS; backward: DGELU into mlp.proj's dinp);
   // cuBLASLt's aux matrix needs a leading dim that is a multiple of 8, so only when F % 8 == 0.
   bool fuse_gelu = false;
-
-  // parameter element offsets
-  size_t wte = kNoTensor, wpe = kNoTensor, lnf_w = kNoTensor, lnf_b = kNoTensor,
-         lm_head = kNoTensor;
-  std::vector<CudaLayerParams> lp;
 
   // device memory
   cuda::DeviceBuffer<bf16> params, grads;       // (P) working copy and gradients

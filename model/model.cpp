@@ -69,28 +69,14 @@ Model::Model(const ModelConfig& cfg, int B, int T) : cfg_(cfg), B_(B), T_(T) {
               "sequence length T=" << T << " exceeds model.max_seq_len=" << cfg_.max_seq_len);
   impl_ = std::make_shared<Impl>();
   Impl& m = *impl_;
-  m.L = cfg_.n_layer;
-  m.C = cfg_.d_model;
-  m.Hq = cfg_.n_head;
-  m.Hkv = cfg_.n_kv_head;
-  m.D = cfg_.head_dim();
-  m.QKV = (m.Hq + 2 * m.Hkv) * m.D;
-  m.F = cfg_.d_ff;
-  m.F2 = cfg_.mlp == Mlp::swiglu ? 2 * m.F : m.F;
-  m.V = cfg_.vocab_size;
+  static_cast<ModelDims&>(m) = ModelDims::of(cfg_);
   const int64_t C = m.C, V = m.V;
-  const bool norm_bias = cfg_.norm == Norm::layernorm && cfg_.bias;
 
   // ---- parameters (one layout for every consumer: model/param_layout.h)
   ParamLayout pl = make_param_layout(cfg_);
   info_ = std::move(pl.info);
   n_params_ = pl.total;
-  m.wte = pl.wte;
-  m.wpe = pl.wpe;
-  m.lnf_w = pl.lnf_w;
-  m.lnf_b = pl.lnf_b;
-  m.lm_head = pl.lm_head;
-  m.lp = std::move(pl.layers);
+  static_cast<ParamOffsets&>(m) = std::move(pl.offsets);
   params_.assign(n_params_, 0.0f);
   grads_.assign(n_params_, 0.0f);
 

@@ -29,14 +29,9 @@ struct LayerActs {
   size_t res3;                     // (N,C) residual after the MLP branch = block output
 };
 
-struct Model::Impl {
-  // dimensions
-  int L = 0, C = 0, Hq = 0, Hkv = 0, D = 0, QKV = 0, F = 0, F2 = 0, V = 0;
-
-  // parameter offsets
-  size_t wte = kAbsent, wpe = kAbsent, lnf_w = kAbsent, lnf_b = kAbsent, lm_head = kAbsent;
-  std::vector<LayerParams> lp;
-
+// Dimensions (L, C, Hq, ...) and parameter offsets (wte, lp[l].qkv_w, ...) come from the shared
+// layout (model/param_layout.h).
+struct Model::Impl : ModelDims, ParamOffsets {
   // activation arena (one allocation) and its layout
   std::vector<float> arena;
   std::vector<LayerActs> la;

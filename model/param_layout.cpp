@@ -5,8 +5,23 @@
 
 namespace flame::model {
 
+ModelDims ModelDims::of(const ModelConfig& cfg) {
+  ModelDims d;
+  d.L = cfg.n_layer;
+  d.C = cfg.d_model;
+  d.Hq = cfg.n_head;
+  d.Hkv = cfg.n_kv_head;
+  d.D = cfg.head_dim();
+  d.QKV = (d.Hq + 2 * d.Hkv) * d.D;
+  d.F = cfg.d_ff;
+  d.F2 = cfg.mlp == Mlp::swiglu ? 2 * d.F : d.F;
+  d.V = cfg.vocab_size;
+  return d;
+}
+
 ParamLayout make_param_layout(const ModelConfig& cfg) {
   ParamLayout pl;
+  ParamOffsets& o = pl.offsets;
   auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
     ParamInfo p;
     p.name = std::move(name);
@@ -17,15 +32,14 @@ ParamLayout make_param_layout(const ModelConfig& cfg) {
     pl.info.push_back(std::move(p));
     return pl.info.back().offset;
   };
-  const int64_t C = cfg.d_model, V = cfg.vocab_size, F = cfg.d_ff;
-  const int64_t QKV = int64_t(cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim();
-  const int64_t F2 = cfg.mlp == Mlp::swiglu ? 2 * F : F;
+  const ModelDims d = ModelDims::of(cfg);
+  const int64_t C = d.C, V = d.V, F = d.F, QKV = d.QKV, F2 = d.F2;
   const bool norm_bias = cfg.norm == Norm::layernorm && cfg.bias;
-  pl.wte = add("wte", {V, C}, true);
-  if (cfg.pos == PosEmb::learned) pl.wpe = add("wpe", {cfg.max_seq_len, C}, true);
-  pl.layers.resize(size_t(cfg.n_layer));
+  o.wte = add("wte", {V, C}, true);
+  if (cfg.pos == PosEmb::learned) o.wpe = add("wpe", {cfg.max_seq_len, C}, true);
+  o.lp.resize(size_t(cfg.n_layer));
   for (int l = 0; l < cfg.n_layer; ++l) {
-    LayerParamOffsets& p = pl.layers[size_t(l)];
+    LayerParamOffsets& p = o.lp[size_t(l)];
     const std::string h = "h." + std::to_string(l) + ".";
     p.ln1_w = add(h + "ln1.weight", {C}, false);
     p.ln1_b = norm_bias ? add(h + "ln1.bias", {C}, false) : kNoParam;
@@ -40,9 +54,9 @@ ParamLayout make_param_layout(const ModelConfig& cfg) {
     p.fcproj_w = add(h + "mlp.proj.weight", {C, F}, true);
     p.fcproj_b = cfg.bias ? add(h + "mlp.proj.bias", {C}, false) : kNoParam;
   }
-  pl.lnf_w = add("ln_f.weight", {C}, false);
-  pl.lnf_b = norm_bias ? add("ln_f.bias", {C}, false) : kNoParam;
-  if (!cfg.tie_embeddings) pl.lm_head = add("lm_head.weight", {V, C}, true);
+  o.lnf_w = add("ln_f.weight", {C}, false);
+  o.lnf_b = norm_bias ? add("ln_f.bias", {C}, false) : kNoParam;
+  if (!cfg.tie_embeddings) o.lm_head = add("lm_head.weight", {V, C}, true);
   return pl;
 }
 

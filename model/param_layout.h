@@ -31,11 +31,22 @@ struct LayerParamOffsets {
   size_t fcproj_w, fcproj_b;  // (C, d_ff), (C)
 };
 
+// Offsets of every tensor (the CPU and CUDA models' Impls derive from it).
+struct ParamOffsets {
+  size_t wte = kNoParam, wpe = kNoParam, lnf_w = kNoParam, lnf_b = kNoParam, lm_head = kNoParam;
+  std::vector<LayerParamOffsets> lp;  // per block
+};
+
+// The sizes the forward and backward passes work with, derived from a config.
+struct ModelDims {
+  int L = 0, C = 0, Hq = 0, Hkv = 0, D = 0, QKV = 0, F = 0, F2 = 0, V = 0;
+  static ModelDims of(const ModelConfig& cfg);  // QKV = (Hq+2Hkv)*D; F2 = 2F for swiglu
+};
+
 struct ParamLayout {
   std::vector<ParamInfo> info;  // in offset order
   size_t total = 0;             // parameters in all
-  size_t wte = kNoParam, wpe = kNoParam, lnf_w = kNoParam, lnf_b = kNoParam, lm_head = kNoParam;
-  std::vector<LayerParamOffsets> layers;
+  ParamOffsets offsets;
 };
 
 // The layout of cfg (not validated here: callers validate their config first).

@@ -12,6 +12,7 @@
 
 #include "data/sp_tokenizer.h"
 #include "data/tokenizer.h"
+#include "data/tokenizer_dir.h"
 #include "kernels/check.h"
 #include "model/config_yaml.h"
 #include "model/hf_interop.h"
@@ -89,16 +90,9 @@ int run_import(const HfCommands& h) {
 
 // BOS/EOS of the checkpoint's tokenizer, for config.json; none when it cannot be determined.
 void tokenizer_ids(const std::string& dir, model::HfExportOptions& opt) {
-  const fs::path meta = fs::path(dir) / "tokenizer.json";
-  if (!fs::is_regular_file(meta)) return;
+  if (!fs::is_regular_file(fs::path(dir) / "tokenizer.json")) return;
   try {
-    std::ifstream in(meta);
-    const json j = json::parse(in);
-    const std::string kind = j.value("kind", "");
-    std::unique_ptr<data::Tokenizer> tok =
-        kind == "tokenizer.model"
-            ? std::make_unique<data::SentencePieceTokenizer>((fs::path(dir) / kind).string())
-            : data::make_tokenizer(kind);
+    const auto tok = data::load_tokenizer_in(dir);
     opt.bos_token_id = tok->bos_id();
     opt.eos_token_id = tok->eos_id();
   } catch (const std::exception& e) {

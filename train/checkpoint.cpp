@@ -12,7 +12,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "data/sp_tokenizer.h"
+#include "data/tokenizer_dir.h"
 #include "kernels/check.h"
 #include "model/config_yaml.h"
 #include "model/safetensors.h"
@@ -124,13 +124,7 @@ std::string write_checkpoint(const std::string& run_dir, const std::vector<model
                                 {"extra", st.extra}};
   write_text(tmp / "state.json", state.dump(2) + "\n");
   write_text(tmp / "config.yaml", config_yaml);
-  nlohmann::json tj = {{"kind", tok.name()}, {"fingerprint", tok.fingerprint()}, {"vocab_size", tok.vocab_size()}};
-  if (const auto* sp = dynamic_cast<const data::SentencePieceTokenizer*>(&tok)) {
-    fs::copy_file(sp->model_path(), tmp / "tokenizer.model", fs::copy_options::overwrite_existing);
-    fsync_path(tmp / "tokenizer.model");
-    tj["kind"] = "tokenizer.model";
-  }
-  write_text(tmp / "tokenizer.json", tj.dump(2) + "\n");
+  for (const auto& f : data::write_tokenizer_files(tmp.string(), tok)) fsync_path(f);
   fsync_path(tmp);
 
   // Replace an older checkpoint of the same step (a rerun) only once the new one is whole.
@@ -205,19 +199,11 @@ void read_checkpoint_moments(const std::string& dir, const std::vector<model::Pa
 }
 
 std::unique_ptr<data::Tokenizer> read_checkpoint_tokenizer(const std::string& dir) {
-  const fs::path p = fs::path(dir) / "tokenizer.json";
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(p));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("checkpoint " + p.string() + ": bad JSON (" + e.what() + ")");
+    return data::load_tokenizer_in(dir);
+  } catch (const Error& e) {
+    throw Error("checkpoint " + std::string(e.what()));
   }
-  const std::string kind = j.value("kind", std::string());
-  auto tok = data::make_tokenizer(kind == "tokenizer.model" ? (fs::path(dir) / kind).string() : kind);
-  if (j.contains("fingerprint") && j["fingerprint"] != tok->fingerprint())
-    throw Error("checkpoint " + dir + ": tokenizer fingerprint " + tok->fingerprint() +
-                " differs from the recorded " + j["fingerprint"].get<std::string>());
-  return tok;
 }
 
 model::ModelConfig read_checkpoint_model_config(const std::string& dir) {

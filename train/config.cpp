@@ -14,6 +14,7 @@
 #include "train/eval_suite.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
+#include "data/tokenizer_dir.h"
 #include "kernels/check.h"
 #include <nlohmann/json.hpp>
 #include "model/config_yaml.h"
@@ -259,24 +260,6 @@ void apply_override(YAML::Node& root, const std::string& kv) {
   cur[keys.back()] = value;
 }
 
-namespace {
-
-// The tokenizer a shard directory was made with (flame prepare writes tokenizer.json).
-std::string shards_tokenizer(const std::string& dir) {
-  const fs::path info = fs::path(dir) / "tokenizer.json";
-  if (!fs::is_regular_file(info))
-    config_error("data.shards: " + info.string() + " not found (shards from flame prepare have it)");
-  std::ifstream f(info);
-  try {
-    const auto j = nlohmann::json::parse(f);
-    const std::string kind = j.at("kind");
-    return kind.ends_with(".model") ? (fs::path(dir) / kind).string() : kind;
-  } catch (const std::exception& e) {
-    config_error("data.shards: bad " + info.string() + ": " + e.what());
-  }
-}
-
-}  // namespace
 
 RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
   RunConfig c;
@@ -317,7 +300,13 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
     if (c.data.shards.empty()) config_error("data.source is 'shards' but data.shards is not set");
     if (!fs::is_directory(c.data.shards))
       config_error("data.shards: no directory " + c.data.shards + " (run flame prepare first)");
-    if (c.data.tokenizer == "auto") c.data.tokenizer = shards_tokenizer(c.data.shards);
+    if (c.data.tokenizer == "auto") {  // the tokenizer flame prepare made the shards with
+      try {
+        c.data.tokenizer = data::tokenizer_spec_in(c.data.shards);
+      } catch (const Error& e) {
+        config_error("data.shards: " + std::string(e.what()));
+      }
+    }
   }
   if (c.data.tasks.size() == 1 && c.data.tasks[0] == "all") {
     c.data.tasks.clear();

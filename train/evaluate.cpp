@@ -172,8 +172,7 @@ LabelTokens label_tokens(const data::Tokenizer& tok, const data::TaskCard& card)
 
 std::vector<int32_t> prompt_tokens(const data::Tokenizer& tok, const data::TaskCard& card,
                                    const data::Example& ex, const std::vector<int32_t>& shared) {
-  std::string text = data::scoring_prompt(card, ex);
-  text.resize(text.size() - card.output_fields.front().size() - 2);  // the input alone
+  const std::string text = data::render_input(card, ex);
   std::vector<int32_t> t{tok.bos_id()};
   const auto body = tok.encode(text);
   t.insert(t.end(), body.begin(), body.end());

@@ -48,8 +48,7 @@ std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int3
 std::string explain(model::Model& model, const data::Tokenizer& tok, const data::TaskCard& card,
                     const data::Example& ex, const std::string& verdict, int max_new) {
   const std::string field = card.output_fields.size() > 1 ? card.output_fields[1] : "explanation";
-  std::string input = data::scoring_prompt(card, ex);
-  input.resize(input.size() - card.output_fields.front().size() - 2);  // the input alone
+  const std::string input = data::render_input(card, ex);
   // As training saw it: BOS + encode(input), then the target text encoded on its own.
   std::vector<int32_t> prompt{tok.bos_id()};
   const auto in = tok.encode(input);

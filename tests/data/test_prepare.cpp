@@ -349,7 +349,9 @@ TEST(Prepare, BothFittingPathsCutToTheSameBudget) {
       EXPECT_EQ(tok->decode(t.input), render(card, ex).input) << len;
       // Room is kept for the longer label ("Not supported"), whatever this example's label is.
       EXPECT_LE(long(t.input.size()) + long(std::string("answer: Not supported").size()) + 1, 256) << len;
-      if (truncated) EXPECT_GE(long(t.input.size() + t.target.size()), 256 - 12) << len;
+      if (truncated) {
+        EXPECT_GE(long(t.input.size() + t.target.size()), 256 - 12) << len;
+      }
     }
   }
   // Two long fields: the longer is cut first; when emptying it is not enough the other is cut.
