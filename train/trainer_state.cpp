@@ -52,15 +52,15 @@ void Trainer::restore(const std::string& dir, RunTotals& totals) {
   }
   // The architecture compares as parsed configs (a key added to ModelConfig since the checkpoint
   // was written takes its default), the data section as written.
-  const YAML::Node now = to_yaml(cfg_);
-  const bool same_model = YAML::Dump(model::to_yaml(read_checkpoint_model_config(dir))) ==
-                          YAML::Dump(model::to_yaml(cfg_.model.cfg));
-  for (const char* section : {"model", "data"})
-    if (std::string(section) == "model" ? !same_model
-                                        : YAML::Dump(saved[section]) != YAML::Dump(now[section]))
-      throw Error(std::string("cannot resume from ") + dir + ": its " + section +
-                  " section differs from this run's (use another run name, or train.resume=never "
-                  "to start over)");
+  auto differs = [&](const char* section) {
+    throw Error(std::string("cannot resume from ") + dir + ": its " + section +
+                " section differs from this run's (use another run name, or train.resume=never "
+                "to start over)");
+  };
+  if (YAML::Dump(model::to_yaml(read_checkpoint_model_config(dir))) !=
+      YAML::Dump(model::to_yaml(cfg_.model.cfg)))
+    differs("model");
+  if (YAML::Dump(saved["data"]) != YAML::Dump(to_yaml(cfg_)["data"])) differs("data");
   if (st.seed != cfg_.seed)
     throw Error("cannot resume from " + dir + ": it was run with seed " + std::to_string(st.seed));
   if (st.tokenizer != tok_->fingerprint())
