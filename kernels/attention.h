@@ -58,5 +58,31 @@ void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout,
                         const int32_t* seg, void* scratch, const AttentionShape& s,
                         cudaStream_t stream);
 
+// ---- decoding against a KV cache (kernels/cuda/attention_decode.cu) ----
+// Several sequences ("rows") decode at once: n new tokens, token i of cache row row[i] at position
+// pos[i]. Per layer the cache holds kcache, vcache (rows, max_len, Hkv*D) bf16: keys after RoPE
+// and values, token p of row r at [r, p]. Any D that is a multiple of 32 up to 256.
+struct DecodeShape {
+  int n;              // new tokens (all rows together)
+  int Hq, Hkv, D;     // query heads, key/value heads (Hq % Hkv == 0), head dim
+  int rows, max_len;  // cache shape per layer
+  long q_stride = 0;  // elements between consecutive tokens' q rows; 0 = Hq*D (packed)
+};
+
+// Token i attends to entries [0, pos[i]] of its row (its own k/v already there: append first),
+// fp32 scores and online softmax, scale 1/sqrt(D), query head h reads KV head h / (Hq/Hkv).
+// q (n, q_stride) rotated queries, the Hq heads first (q_stride = (Hq+2*Hkv)*D reads them in
+// place from qkv); row, pos (n) int32 on the device, in range (not checked on the device: the
+// caller checks them on the host). out (n, Hq*D) bf16.
+void attention_decode(__nv_bfloat16* out, const __nv_bfloat16* q, const __nv_bfloat16* kcache,
+                      const __nv_bfloat16* vcache, const int32_t* row, const int32_t* pos,
+                      const DecodeShape& s, cudaStream_t stream);
+
+// Writes the k and v heads of qkv (n, (Hq+2*Hkv)*D) (rotated keys, values) into kcache, vcache
+// at [row[i], pos[i]] (s.q_stride is ignored).
+void kv_cache_append(__nv_bfloat16* kcache, __nv_bfloat16* vcache, const __nv_bfloat16* qkv,
+                     const int32_t* row, const int32_t* pos, const DecodeShape& s,
+                     cudaStream_t stream);
+
 }  // namespace flame::cuda
 #endif  // FLAME_WITH_CUDA

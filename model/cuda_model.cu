@@ -27,22 +27,6 @@
 
 namespace flame::model {
 
-namespace {
-
-// bf16 bit pattern -> fp32 (exact).
-inline float bf16_bits_to_f32(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-void bf16_to_f32_host(float* out, const uint16_t* in, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = bf16_bits_to_f32(in[i]);
-}
-
-}  // namespace
-
 std::vector<ParamInfo> CudaModel::layout(const ModelConfig& cfg) {
   validate(cfg);
   return make_param_layout(cfg).info;
@@ -305,9 +289,10 @@ void CudaModel::adamw_step(float lr, float beta1, float beta2, float eps, float 
 void CudaModel::check_last_forward(bool need_logits, const char* what) const {
   FLAME_CHECK(impl_->b > 0, "" << what << ": no forward has run yet");
   if (need_logits)
-    FLAME_CHECK(impl_->logits_valid, "" << what
-                                        << ": backward() reuses the logits buffer for "
-                                           "dlogits; read logits before calling backward");
+    FLAME_CHECK(impl_->logits_valid,
+                "" << what
+                   << ": the last forward's logits are gone (backward() reuses their buffer for "
+                      "dlogits, decode() the whole arena); read them before either");
 }
 
 std::vector<float> CudaModel::logits_host() const {

@@ -12,6 +12,7 @@
 #pragma once
 #ifdef FLAME_WITH_CUDA
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -20,10 +21,19 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/device_buffer.h"
 #include "model/config.h"
 #include "model/model.h"
 
 namespace flame::model {
+
+// Keys and values of the tokens CudaModel::decode has run, for up to `rows` sequences decoded
+// together (greedy generation of a batch). Owns its device memory; made by new_kv_cache.
+struct CudaKvCache {
+  int rows = 0, max_len = 0;
+  std::vector<int> len;  // (rows) tokens cached per row; set an entry to 0 to reuse the row
+  cuda::DeviceBuffer<__nv_bfloat16> k, v;  // (L, rows, max_len, Hkv*D) bf16: keys after RoPE
+};
 
 class CudaModel {
  public:
@@ -83,6 +93,19 @@ class CudaModel {
   // Scoring reads the next-token distribution at one position per example: a V-float copy
   // instead of the whole (b,t,V) block.
   void logits_row(int i, float* out) const;
+
+  // Incremental decoding (greedy generation), the GPU counterpart of Model::decode for several
+  // sequences at once. new_kv_cache: rows <= max_B(), max_len <= config().max_seq_len.
+  CudaKvCache new_kv_cache(int rows, int max_len) const;
+  // new_tokens has one entry per cache row: row r's tokens go at positions len[r].. (an empty
+  // entry leaves the row as it is). All of them run as one batch of N tokens (N <= max_B()*max_T(),
+  // the arena's rows) through the forward's ops, their keys/values are appended and len advances.
+  // Returns (rows, V) fp32: the logits after each row's last new token (zeros for rows not
+  // advanced); waits for the device. Ids and capacities are checked on the host (flame::Error).
+  // Uses the activation arena as scratch: the last forward's logits and backward() are gone
+  // (they throw until the next forward).
+  std::vector<float> decode(CudaKvCache& cache,
+                            const std::vector<std::vector<int32_t>>& new_tokens);
 
   cudaStream_t stream() const { return stream_; }
   // Waits for the queued work (see wait() below for errors and hangs).

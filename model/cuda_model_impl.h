@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -86,7 +87,27 @@ struct CudaModel::Impl : ModelDims, ParamOffsets {
   // Scratch bytes the backward of a (b,t) micro-batch needs: the largest of the per-kernel needs
   // (the kernels run one after another on one stream, so they share one buffer).
   size_t backward_scratch_bytes(const ModelConfig& cfg, int b, int t) const;
+
+  // Forward pieces shared by forward() and decode() (cuda_model_pass.cu), over n rows, queued on
+  // s. w, bias: parameter offsets. out (n,C) = norm(inp) (mean unused for rmsnorm):
+  void norm(const ModelConfig& cfg, bf16* out, float* mean, float* rstd, const bf16* inp, size_t w,
+            size_t bias, int n, cudaStream_t s);
+  // res_out (n,C) = resid + delta, out (n,C) = norm(res_out):
+  void norm_residual(const ModelConfig& cfg, bf16* res_out, bf16* out, float* mean, float* rstd,
+                     const bf16* resid, const bf16* delta, size_t w, size_t bias, int n,
+                     cudaStream_t s);
+  // delta (n,C) = mlp.proj(act(mlp.fc(ln2))), keeping fch (n,F2) and act (n,F) for backward:
+  void mlp_forward(const ModelConfig& cfg, bf16* delta, bf16* act, bf16* fch, const bf16* ln2,
+                   const CudaLayerParams& p, int n, cudaStream_t s);
 };
+
+// bf16 bit patterns -> fp32 on the host (exact): downloads of bf16 device tensors.
+inline void bf16_to_f32_host(float* out, const uint16_t* in, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = uint32_t(in[i]) << 16;
+    std::memcpy(out + i, &u, 4);
+  }
+}
 
 }  // namespace flame::model
 

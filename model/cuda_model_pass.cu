@@ -29,6 +29,39 @@
 
 namespace flame::model {
 
+void CudaModel::Impl::norm(const ModelConfig& cfg, bf16* out, float* mean, float* rstd,
+                           const bf16* inp, size_t w, size_t bias, int n, cudaStream_t s) {
+  if (cfg.norm == Norm::layernorm)
+    cuda::layernorm_forward(out, mean, rstd, inp, P(w), P(bias), n, C, cfg.norm_eps, s);
+  else
+    cuda::rmsnorm_forward(out, rstd, inp, P(w), n, C, cfg.norm_eps, s);
+}
+
+void CudaModel::Impl::norm_residual(const ModelConfig& cfg, bf16* res_out, bf16* out, float* mean,
+                                    float* rstd, const bf16* resid, const bf16* delta, size_t w,
+                                    size_t bias, int n, cudaStream_t s) {
+  if (cfg.norm == Norm::layernorm)
+    cuda::layernorm_residual_forward(res_out, out, mean, rstd, resid, delta, P(w), P(bias), n, C,
+                                     cfg.norm_eps, s);
+  else
+    cuda::rmsnorm_residual_forward(res_out, out, rstd, resid, delta, P(w), n, C, cfg.norm_eps, s);
+}
+
+void CudaModel::Impl::mlp_forward(const ModelConfig& cfg, bf16* delta, bf16* act, bf16* fch,
+                                  const bf16* ln2, const CudaLayerParams& p, int n,
+                                  cudaStream_t s) {
+  if (fuse_gelu) {
+    cuda::matmul_forward(*gemm, act, fch, ln2, P(p.fc_w), P(p.fc_b), n, C, F, s);
+  } else {
+    cuda::matmul_forward(*gemm, fch, nullptr, ln2, P(p.fc_w), P(p.fc_b), n, C, F2, s);
+    if (cfg.mlp == Mlp::swiglu)
+      cuda::swiglu_forward(act, fch, n, F, s);
+    else
+      cuda::gelu_forward(act, fch, long(n) * F, s);
+  }
+  cuda::matmul_forward(*gemm, delta, nullptr, act, P(p.fcproj_w), P(p.fcproj_b), n, F, C, s);
+}
+
 float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_t* seg,
                          const int32_t* targets, const float* mask, int b, int t) {
   Impl& m = *impl_;
@@ -86,23 +119,13 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
   const int32_t* tgt_d = m.i32(m.targets);
   const float* mask_d = m.has_mask ? m.f32(m.mask) : nullptr;
 
-  const bool layernorm = cfg_.norm == Norm::layernorm;
-  const float eps = cfg_.norm_eps;
-  // out = norm(inp); mean unused for rmsnorm
+  // out = norm(inp); res_out = resid + delta, out = norm(res_out) (over the N rows)
   auto norm = [&](bf16* out, float* mean, float* rstd, const bf16* inp, size_t w, size_t bias) {
-    if (layernorm)
-      cuda::layernorm_forward(out, mean, rstd, inp, m.P(w), m.P(bias), N, C, eps, s);
-    else
-      cuda::rmsnorm_forward(out, rstd, inp, m.P(w), N, C, eps, s);
+    m.norm(cfg_, out, mean, rstd, inp, w, bias, N, s);
   };
-  // res_out = resid + delta; out = norm(res_out)
   auto norm_residual = [&](bf16* res_out, bf16* out, float* mean, float* rstd, const bf16* resid,
                            const bf16* delta, size_t w, size_t bias) {
-    if (layernorm)
-      cuda::layernorm_residual_forward(res_out, out, mean, rstd, resid, delta, m.P(w), m.P(bias), N,
-                                       C, eps, s);
-    else
-      cuda::rmsnorm_residual_forward(res_out, out, rstd, resid, delta, m.P(w), N, C, eps, s);
+    m.norm_residual(cfg_, res_out, out, mean, rstd, resid, delta, w, bias, N, s);
   };
   cuda::GemmContext& gemm = *m.gemm;
 
@@ -139,16 +162,7 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* pos, const int32_
     norm_residual(res2, ln2, m.f32(a.ln2_mean), m.f32(a.ln2_rstd), x, delta, p.ln2_w, p.ln2_b);
 
     // MLP branch: res3 = res2 + proj(act(fc(ln2))), then the next norm of res3
-    if (m.fuse_gelu) {
-      cuda::matmul_forward(gemm, act, fch, ln2, m.P(p.fc_w), m.P(p.fc_b), N, C, m.F, s);
-    } else {
-      cuda::matmul_forward(gemm, fch, nullptr, ln2, m.P(p.fc_w), m.P(p.fc_b), N, C, m.F2, s);
-      if (cfg_.mlp == Mlp::swiglu)
-        cuda::swiglu_forward(act, fch, N, m.F, s);
-      else
-        cuda::gelu_forward(act, fch, long(N) * m.F, s);
-    }
-    cuda::matmul_forward(gemm, delta, nullptr, act, m.P(p.fcproj_w), m.P(p.fcproj_b), N, m.F, C, s);
+    m.mlp_forward(cfg_, delta, act, fch, ln2, p, N, s);
     if (l + 1 < m.L) {
       const CudaLayerActs& next = m.la[l + 1];
       norm_residual(res3, m.bf(next.ln1), m.f32(next.ln1_mean), m.f32(next.ln1_rstd), res2, delta,

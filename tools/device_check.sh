@@ -4,7 +4,9 @@
 # end-to-end benchmark next to PyTorch, and prints a short table last. Every phase logs to
 # $OUT/<phase>.log (OUT defaults to ./device_out) so a cut-short run still returns what it did.
 # Budget: about 8 minutes on an H200. Usage: tools/device_check.sh [phase ...]
-# phases: build tests reference bench torch resume hf judge (default: all, in that order).
+# phases: build tests reference bench torch resume hf judge (default: these, in that order), and
+# sanitize (compute-sanitizer memcheck + racecheck of the attention kernels; opt-in, up to 5 more
+# minutes: tools/device_check.sh sanitize after a build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device_out}
@@ -40,7 +42,7 @@ for phase in "${phases[@]}"; do
     tests)
       run_phase cuda_kernels 120 $BUILD/test_kernels --gtest_filter='Cuda*'
       run_phase cuda_model 180 $BUILD/test_model --gtest_filter='CudaModel*'
-      run_phase cuda_train 180 $BUILD/test_train --gtest_filter='TrainCuda*:ScoringCuda*' ;;
+      run_phase cuda_train 180 $BUILD/test_train --gtest_filter='TrainCuda*:ScoringCuda*:GenerateCuda*' ;;
     reference)
       rm -rf /tmp/flame_ref
       run_phase ref_export 60 env FLAME_REF_DIR=/tmp/flame_ref $BUILD/test_model \
@@ -59,8 +61,15 @@ for phase in "${phases[@]}"; do
       run_phase resume_gpu 240 tools/resume_check.sh cuda $BUILD ;;
     hf)  # transformers <-> flame logits for tiny random Llama and GPT-2 models
       run_phase hf_reference 240 python3 tools/hf_reference.py --flame $BUILD/flame ;;
-    judge)  # flame judge over 1,000 pairs: pairs/s on the device's CPU and on the GPU
-      run_phase judge_bench 240 tools/judge_bench.sh $BUILD cpu cuda ;;
+    judge)  # flame judge over 1,000 pairs: pairs/s on the device's CPU and on the GPU; then
+      # --explain over 64 of them: explained items/s on each
+      run_phase judge_bench 300 tools/judge_bench.sh $BUILD cpu cuda ;;
+    sanitize)  # compute-sanitizer on the attention tests: out-of-bounds / misaligned accesses,
+      # then shared-memory races between the cp.async stages and the barriers
+      run_phase memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
+        $BUILD/test_kernels --gtest_filter='CudaAttention.MatchesCpuHeadDim64:CudaAttention.MatchesCpuLongPackedRow'
+      run_phase racecheck 150 compute-sanitizer --tool racecheck --racecheck-report hazard \
+        --error-exitcode 1 $BUILD/test_kernels --gtest_filter='CudaAttention.MatchesCpuHeadDim128' ;;
     *) log "unknown phase $phase"; status=1 ;;
   esac
 done
@@ -70,8 +79,9 @@ done
   echo "== device_check table ($(cat "$OUT/gpu.txt")) =="
   grep -h -E '^(torch_)?[a-z0-9_]+.*: .*(GB/s|TFLOP/s|tok/s|ms)' "$OUT"/bench_*.log "$OUT"/torch_*.log 2>/dev/null \
     | grep -v '^#' | sort
-  for t in cuda_kernels cuda_model cuda_train torch_reference resume_gpu hf_reference judge_bench; do
-    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|resume_check|judge_bench|PASS|FAIL' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
+  for t in cuda_kernels cuda_model cuda_train torch_reference resume_gpu hf_reference judge_bench \
+           memcheck racecheck; do
+    [ -f "$OUT/$t.log" ] && echo "$t: $(grep -E '^\[  (PASSED|FAILED)  \]|tests? (passed|failed)|max rel|resume_check|judge_bench|PASS|FAIL|ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$t.log" | tail -3 | tr '\n' ' ')"
   done
   grep -h "phase .* rc=" "$OUT/summary.log"
 } | tee "$OUT/table.txt"

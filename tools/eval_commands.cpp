@@ -158,6 +158,7 @@ int run_judge(const EvalCommands& c) {
 
   const auto t0 = Clock::now();
   long lines = 0, bad = 0, scored = 0, correct = 0, labelled = 0;
+  double explain_s = 0.0;  // time spent generating explanations (part of the wall time)
   std::string first_bad;
   // A batch keeps input order: a malformed line's error record sits where the line was.
   std::vector<std::optional<train::JsonlItem>> batch;
@@ -167,12 +168,25 @@ int run_judge(const EvalCommands& c) {
     for (const auto& b : batch)
       if (b) exs.push_back(b->ex);
     const auto scores = train::score_examples(scorer.model(), *lm.tokenizer, card, exs);
+    std::vector<ordered> judged;
+    std::vector<std::string> verdicts;
     size_t k = 0, e = 0;
     for (const auto& b : batch) {
-      ordered j = b ? judgment(card, *b, scores[k++]) : errors[e++];
-      if (b && c.judge_explain > 0)
-        j["explanation"] = train::explain(*lm.model, *lm.tokenizer, card, b->ex,
-                                          j["decision"].get<std::string>(), c.judge_explain);
+      judged.push_back(b ? judgment(card, *b, scores[k++]) : errors[e++]);
+      if (b) verdicts.push_back(judged.back()["decision"].get<std::string>());
+    }
+    std::vector<std::string> explanations;
+    if (c.judge_explain > 0) {  // the whole batch at once, on the scoring device
+      const auto te = Clock::now();
+      explanations = train::explain_batch(scorer.model(), *lm.tokenizer, card, exs, verdicts,
+                                          c.judge_explain);
+      explain_s += seconds_since(te);
+    }
+    k = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& b = batch[i];
+      ordered& j = judged[i];
+      if (b && c.judge_explain > 0) j["explanation"] = explanations[k++];
       if (b && b->labelled) {
         ++labelled;
         correct += j["correct"].get<bool>();
@@ -212,6 +226,10 @@ int run_judge(const EvalCommands& c) {
   if (bad) std::cerr << " (" << bad << " malformed lines, e.g. " << first_bad << ")";
   std::cerr << " with " << card.name << " in " << std::fixed << std::setprecision(2) << wall
             << " s: " << std::setprecision(1) << scored / std::max(wall, 1e-9) << " items/s";
+  if (c.judge_explain > 0)
+    std::cerr << "; explanations took " << std::setprecision(2) << explain_s << " s: "
+              << std::setprecision(1) << scored / std::max(explain_s, 1e-9)
+              << " explained items/s";
   if (labelled)
     std::cerr << "; accuracy " << std::setprecision(3) << double(correct) / double(labelled)
               << " on " << labelled << " labelled items";

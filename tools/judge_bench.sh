@@ -3,6 +3,9 @@
 # a short quickstart run for a checkpoint, writes 1,000 pairs of 8-40-word prompts and
 # responses, judges them on each device and prints one line per device:
 #   judge_bench <device>: <pairs/s> pairs/s (1000 pairs, both orders scored)
+# then judges the first 64 pairs with --explain 32 on each device (greedy KV-cache decoding; on
+# the GPU batched over the model's rows) and prints the explanation throughput on one line:
+#   judge_bench explain: <device> <items/s> items/s; ... (64 items, up to 32 tokens each)
 # Usage: tools/judge_bench.sh [build dir] [devices...]   (default: build, cpu cuda)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +36,15 @@ for d in "${DEVICES[@]}"; do
     echo "judge_bench $d: not run ($(tail -1 "$W/judge_$d.log"))"
   fi
 done
+head -n 64 "$W/pairs.jsonl" >"$W/explain.jsonl"
+line="judge_bench explain:"
+for d in "${DEVICES[@]}"; do
+  if "$BIN" judge --model "$W/judge_bench" --input "$W/explain.jsonl" --explain 32 \
+      --output "$W/explain_$d.jsonl" --device "$d" 2>"$W/explain_$d.log"; then
+    rate=$(grep -o '[0-9.]* explained items/s' "$W/explain_$d.log" | cut -d' ' -f1)
+    line+=" $d $rate items/s;"
+  else
+    line+=" $d not run ($(tail -1 "$W/explain_$d.log"));"
+  fi
+done
+echo "$line (64 items, up to 32 tokens each)"

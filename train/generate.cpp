@@ -8,27 +8,25 @@
 
 namespace flame::train {
 
-std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int32_t>& prompt,
+namespace {
+
+int32_t argmax(const float* logits, int V) {
+  return int32_t(std::max_element(logits, logits + V) - logits);
+}
+
+// Whether prompt + output fit one context: then a KV cache serves the whole generation. One rule
+// for both devices, so they take the same path for the same prompt.
+bool fits_context(const std::vector<int32_t>& prompt, int max_new, const ScoringModel& model) {
+  return int(prompt.size()) + max_new <= std::min(model.max_T(), model.config().max_seq_len);
+}
+
+// Longer than the context: the model sees BOS + the newest T-1 tokens, one full forward per new
+// token (the window slides, so cached keys would sit at the wrong positions).
+std::vector<int32_t> generate_window(ScoringModel model, const std::vector<int32_t>& prompt,
                                      int max_new, int32_t stop) {
-  FLAME_CHECK(!prompt.empty(), "generate: empty prompt");
   const int V = model.config().vocab_size, T = model.max_T();
-  std::vector<int32_t> out;
-  auto argmax = [&](const float* l) { return int32_t(std::max_element(l, l + V) - l); };
-  if (int(prompt.size()) + max_new <= std::min(T, model.config().max_seq_len)) {
-    // Everything fits one context: the KV cache makes each new token O(length).
-    model::KvCache cache = model.new_kv_cache(int(prompt.size()) + std::max(max_new, 1));
-    std::vector<float> logits = model.decode(cache, prompt.data(), int(prompt.size()));
-    for (int k = 0; k < max_new; ++k) {
-      const int32_t next = argmax(logits.data());
-      if (next == stop) break;
-      out.push_back(next);
-      if (k + 1 < max_new) logits = model.decode(cache, &next, 1);
-    }
-    return out;
-  }
-  // Longer than the context: the model sees BOS + the newest T-1 tokens, one full forward per
-  // new token (the window slides, so cached keys would sit at the wrong positions).
-  std::vector<int32_t> seq = prompt, window, pos, seg;
+  std::vector<int32_t> seq = prompt, window, pos, seg, out;
+  std::vector<float> logits;
   for (int k = 0; k < max_new; ++k) {
     window.assign(seq.begin(), seq.end());
     if (int(window.size()) > T) window.erase(window.begin() + 1, window.end() - (T - 1));
@@ -36,8 +34,8 @@ std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int3
     pos.resize(size_t(t));
     seg.assign(size_t(t), 1);
     for (int i = 0; i < t; ++i) pos[size_t(i)] = i;
-    model.forward(window.data(), pos.data(), seg.data(), nullptr, nullptr, 1, t);
-    const int32_t next = argmax(model.logits() + size_t(t - 1) * size_t(V));
+    model.forward(window.data(), pos.data(), seg.data(), 1, t);
+    const int32_t next = argmax(model.gather_logits({t - 1}, logits), V);
     if (next == stop) break;
     out.push_back(next);
     seq.push_back(next);
@@ -45,19 +43,143 @@ std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int3
   return out;
 }
 
-std::string explain(model::Model& model, const data::Tokenizer& tok, const data::TaskCard& card,
-                    const data::Example& ex, const std::string& verdict, int max_new) {
+#ifdef FLAME_WITH_CUDA
+// The prompts prompts[i], i in `which` (each fits the context: prompt + max_new <= max_T),
+// decoded in groups of up to max_B rows through one KV cache; their tokens go to out[i].
+void generate_cached_gpu(model::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts,
+                         const std::vector<size_t>& which, int max_new, int32_t stop,
+                         std::vector<std::vector<int32_t>>& out) {
+  const int V = gpu.config().vocab_size;
+  int max_len = 1;
+  for (size_t i : which) max_len = std::max(max_len, int(prompts[i].size()) + max_new);
+  model::CudaKvCache cache =
+      gpu.new_kv_cache(int(std::min(which.size(), size_t(gpu.max_B()))), max_len);
+  const int rows = cache.rows;
+  // The new tokens of each row for one decode call (empty: the row waits).
+  std::vector<std::vector<int32_t>> feed(static_cast<size_t>(rows));
+  std::vector<float> last(size_t(rows) * V);  // each row's latest logits
+  auto step = [&] {
+    const std::vector<float> logits = gpu.decode(cache, feed);
+    for (int r = 0; r < rows; ++r)
+      if (!feed[size_t(r)].empty())
+        std::copy_n(logits.begin() + ptrdiff_t(r) * V, V, last.begin() + ptrdiff_t(r) * V);
+  };
+  for (size_t g = 0; g < which.size(); g += size_t(rows)) {
+    const int n = int(std::min(size_t(rows), which.size() - g));
+    const auto prompt = [&](int r) -> const std::vector<int32_t>& { return prompts[which[g + r]]; };
+    std::fill(cache.len.begin(), cache.len.end(), 0);  // the rows start over
+    // Prefill: the group's prompts in one call. It fits the arena: n <= max_B rows of at most
+    // max_T - max_new tokens each.
+    for (int r = 0; r < rows; ++r) feed[size_t(r)] = r < n ? prompt(r) : std::vector<int32_t>{};
+    step();
+    // One call per step for the rows still running, as generate_greedy does per prompt.
+    std::vector<bool> done(size_t(n), false);
+    for (int k = 0; k < max_new; ++k) {
+      bool any = false;
+      for (int r = 0; r < rows; ++r) {
+        feed[size_t(r)].clear();
+        if (r >= n || done[size_t(r)]) continue;
+        const int32_t next = argmax(last.data() + size_t(r) * V, V);
+        done[size_t(r)] = next == stop || k + 1 == max_new;
+        if (next == stop) continue;
+        out[which[g + r]].push_back(next);
+        if (!done[size_t(r)]) {
+          feed[size_t(r)] = {next};
+          any = true;
+        }
+      }
+      if (!any) break;
+      step();
+    }
+  }
+}
+#endif
+
+// As training saw it: BOS + encode(input), then the target text encoded on its own.
+std::vector<int32_t> explain_prompt(const data::Tokenizer& tok, const data::TaskCard& card,
+                                    const data::Example& ex, const std::string& verdict) {
   const std::string field = card.output_fields.size() > 1 ? card.output_fields[1] : "explanation";
-  const std::string input = data::render_input(card, ex);
-  // As training saw it: BOS + encode(input), then the target text encoded on its own.
   std::vector<int32_t> prompt{tok.bos_id()};
-  const auto in = tok.encode(input);
+  const auto in = tok.encode(data::render_input(card, ex));
   prompt.insert(prompt.end(), in.begin(), in.end());
   const auto head = tok.encode(card.output_fields.front() + ": " + verdict + "\n" + field + ": ");
   prompt.insert(prompt.end(), head.begin(), head.end());
-  std::string text = tok.decode(generate_greedy(model, prompt, max_new, tok.eos_id()));
+  return prompt;
+}
+
+// The generated tokens as text, up to the first newline.
+std::string explanation_text(const data::Tokenizer& tok, const std::vector<int32_t>& generated) {
+  std::string text = tok.decode(generated);
   if (const auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
   return text;
+}
+
+}  // namespace
+
+std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int32_t>& prompt,
+                                     int max_new, int32_t stop) {
+  FLAME_CHECK(!prompt.empty(), "generate: empty prompt");
+  if (!fits_context(prompt, max_new, model)) return generate_window(model, prompt, max_new, stop);
+  // Everything fits one context: the KV cache makes each new token O(length).
+  const int V = model.config().vocab_size;
+  std::vector<int32_t> out;
+  model::KvCache cache = model.new_kv_cache(int(prompt.size()) + std::max(max_new, 1));
+  std::vector<float> logits = model.decode(cache, prompt.data(), int(prompt.size()));
+  for (int k = 0; k < max_new; ++k) {
+    const int32_t next = argmax(logits.data(), V);
+    if (next == stop) break;
+    out.push_back(next);
+    if (k + 1 < max_new) logits = model.decode(cache, &next, 1);
+  }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> generate_greedy_batch(
+    ScoringModel model, const std::vector<std::vector<int32_t>>& prompts, int max_new,
+    int32_t stop) {
+  for (size_t i = 0; i < prompts.size(); ++i)
+    FLAME_CHECK(!prompts[i].empty(), "generate: prompt " << i << " is empty");
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  if (model::Model* cpu = model.cpu_model()) {
+    for (size_t i = 0; i < prompts.size(); ++i)
+      out[i] = generate_greedy(*cpu, prompts[i], max_new, stop);
+    return out;
+  }
+#ifdef FLAME_WITH_CUDA
+  std::vector<size_t> cached;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (fits_context(prompts[i], max_new, model))
+      cached.push_back(i);
+    else
+      out[i] = generate_window(model, prompts[i], max_new, stop);
+  }
+  if (!cached.empty() && max_new > 0)
+    generate_cached_gpu(*model.cuda_model(), prompts, cached, max_new, stop, out);
+#endif
+  return out;
+}
+
+std::string explain(model::Model& model, const data::Tokenizer& tok, const data::TaskCard& card,
+                    const data::Example& ex, const std::string& verdict, int max_new) {
+  return explanation_text(
+      tok, generate_greedy(model, explain_prompt(tok, card, ex, verdict), max_new, tok.eos_id()));
+}
+
+std::vector<std::string> explain_batch(ScoringModel model, const data::Tokenizer& tok,
+                                       const data::TaskCard& card,
+                                       const std::vector<data::Example>& examples,
+                                       const std::vector<std::string>& verdicts, int max_new) {
+  FLAME_CHECK(examples.size() == verdicts.size(), "explain_batch: " << examples.size()
+                                                                    << " examples but "
+                                                                    << verdicts.size()
+                                                                    << " verdicts");
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t i = 0; i < examples.size(); ++i)
+    prompts.push_back(explain_prompt(tok, card, examples[i], verdicts[i]));
+  std::vector<std::string> texts;
+  for (const auto& gen : generate_greedy_batch(model, prompts, max_new, tok.eos_id()))
+    texts.push_back(explanation_text(tok, gen));
+  return texts;
 }
 
 }  // namespace flame::train

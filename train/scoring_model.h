@@ -24,6 +24,12 @@ class ScoringModel {
   // The logits at flattened positions `rows` (index into b*t) of the last forward, copied to
   // `out` as (rows.size(), V); returns out.data().
   const float* gather_logits(const std::vector<int>& rows, std::vector<float>& out) const;
+  // The model behind the view, for paths that differ by device (generation): exactly one of
+  // the two is non-null.
+  model::Model* cpu_model() const { return cpu_; }
+#ifdef FLAME_WITH_CUDA
+  model::CudaModel* cuda_model() const { return gpu_; }
+#endif
 
  private:
   model::Model* cpu_ = nullptr;

@@ -5,18 +5,20 @@
 // with cp.async, double-buffered (kernels/cuda/attention_common.cuh). Query t attends to key s iff
 // s <= t and seg[s] == seg[t]; scale 1/sqrt(D).
 //
-// Forward: one block (4 warps) per (64-query tile, query head, row); each warp owns 16 query rows
-//   and keeps their Q fragments, output accumulators and running max / sum in registers. The block
+// Forward: one block (4 warps) per (128-query tile, query head, row); each warp owns 32 query rows
+//   (two 16-row m-tiles, see FwdTile) and keeps their output accumulators and running max / sum
+//   in registers (and their Q fragments at D = 64; at D = 128 they are reloaded). The block
 //   walks the visible 64-key tiles (prefetching the next while computing one): S = Q K^T, online
 //   softmax in the log2 domain, O += P V with P repacked from the accumulators straight into A
 //   fragments. Only the log-sum-exp per row (fp32) is saved.
 // Backward (deterministic: no atomics, every sum in a fixed order), three kernels:
 //   1. delta[b,h,t] = sum_d dO * O (fp32, the scratch buffer);
-//   2. dK/dV: one block per (64-key tile, KV head, row), each warp owning 16 keys; it loops over
-//      the query heads of the group and the visible query tiles at or after the key tile,
-//      recomputes P^T = exp(K Q^T * scale - lse) and dP^T = V dO^T, dS^T = P^T (dP^T - delta),
-//      and accumulates dV += P^T dO, dK += dS^T Q in registers;
-//   3. dQ: one block per (64-query tile, query head, row), like the forward: recomputes P and dP
+//   2. dK/dV: one block per (key tile, KV head, row), each warp owning 32 keys at D = 64 and 16
+//      at D = 128 (DkdvTile); it loops over the query heads of the group and the visible query
+//      tiles at or after the key tile, recomputes P^T = exp(K Q^T * scale - lse) and
+//      dP^T = V dO^T, dS^T = P^T (dP^T - delta), and accumulates dV += P^T dO, dK += dS^T Q in
+//      registers;
+//   3. dQ: one block per (128-query tile, query head, row), like the forward: recomputes P and dP
 //      per key tile and accumulates dQ += dS K in registers.
 // Masking: the loops run only over the tiles between the first key (last query) that the tile's
 //   segment-id range [min, max] can see and the causal diagonal, found once per block with a scan
@@ -31,20 +33,39 @@
 
 #include "kernels/attention.h"
 #include "kernels/check.h"
-#ifndef FLAME_ATTN_EMULATE
-#include "kernels/cuda_check.h"
-#endif
 
 namespace flame::cuda::attn {
 
 constexpr int kWarps = 4;             // every kernel: 4 warps = 128 threads
 constexpr int kThreads = kWarps * 32;
-constexpr int kTileQ = 16 * kWarps;   // query tile of the forward and dQ kernels: 16 rows a warp
-constexpr int kTileK = 16 * kWarps;   // key tile of every kernel (dK/dV: 16 keys a warp)
 
-// Query tile of the dK/dV kernel (its register budget: dK, dV accumulators of 16 x D per warp).
+// Tiles. A warp owns MT m-tiles of 16 rows (queries in the forward and dQ kernels): every K / V
+// fragment it loads from shared memory (one ldmatrix) then feeds 2*MT mma instead of 2. With
+// MT = 1 the kernels were bound by shared-memory bandwidth (an ldmatrix.x4 moves 512 bytes per
+// 2 x 4096 flops); MT = 2 halves that traffic per flop, as flash-attention 2's 128-row tiles do.
+// The register budget sets the rest: fp32 accumulators of MT*16 x D (output / dQ) plus the score
+// tile(s) of MT*16 x BN per warp must stay under 255 registers a thread.
 template <int D>
-constexpr int kDkdvTileQ = D <= 64 ? 64 : 32;
+struct FwdTile {
+  static constexpr int MT = 2;                    // 16-row m-tiles per warp
+  static constexpr int BM = 16 * MT * kWarps;     // query tile: 128
+  static constexpr int BN = 64;                   // key tile
+  static constexpr bool kQInRegs = D <= 64;       // D=128: Q fragments reloaded per key tile
+};
+template <int D>
+struct DqTile {
+  static constexpr int MT = 2;
+  static constexpr int BM = 16 * MT * kWarps;     // query tile: 128
+  static constexpr int BN = 32;                   // key tile: S and dP are 2 score tiles
+};
+// dK/dV: a warp owns MT m-tiles of 16 keys; its dK and dV accumulators (2 x MT*16 x D fp32)
+// leave room for MT = 2 only at D = 64.
+template <int D>
+struct DkdvTile {
+  static constexpr int MT = D <= 64 ? 2 : 1;
+  static constexpr int BN = 16 * MT * kWarps;     // key tile: 128 (D=64) or 64
+  static constexpr int BM = 32;                   // query tile: S^T and dP^T are 2 score tiles
+};
 
 struct Params {
   const uint16_t* qkv;  // (B,T,W) bf16
@@ -67,16 +88,18 @@ struct Params {
 // then the int / float per-token arrays.
 template <int D>
 constexpr int fwd_smem_bytes() {  // Q | K[2] | V[2] | segQ | segK | red
-  return (kTileQ + 4 * kTileK) * (D + 8) * 2 + (kTileQ + kTileK + kThreads) * 4;
+  using F = FwdTile<D>;
+  return (F::BM + 4 * F::BN) * (D + 8) * 2 + (F::BM + F::BN + kThreads) * 4;
 }
 template <int D>
 constexpr int dq_smem_bytes() {  // Q | dO | K[2] | V[2] | segQ | segK | red
-  return (2 * kTileQ + 4 * kTileK) * (D + 8) * 2 + (kTileQ + kTileK + kThreads) * 4;
+  using F = DqTile<D>;
+  return (2 * F::BM + 4 * F::BN) * (D + 8) * 2 + (F::BM + F::BN + kThreads) * 4;
 }
 template <int D>
 constexpr int dkdv_smem_bytes() {  // K | V | Q[2] | dO[2] | segK | segQ | lse | delta | red
-  return (2 * kTileK + 4 * kDkdvTileQ<D>) * (D + 8) * 2 +
-         (kTileK + 3 * kDkdvTileQ<D> + kThreads) * 4;
+  using F = DkdvTile<D>;
+  return (2 * F::BN + 4 * F::BM) * (D + 8) * 2 + (F::BN + 3 * F::BM + kThreads) * 4;
 }
 
 // Segment ids of a tile's tokens [r0, r0+ROWS) into sh (0 past T or without seg); per thread:
@@ -157,7 +180,8 @@ FLAME_ATTN_DEV int last_visible_query(const int32_t* seg, int first, int T, int 
 // ---------------------------------------------------------------------------------------------
 template <int D>
 FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_fwd_kernel(const Params p) {
-  constexpr int LD = D + 8, BM = kTileQ, BN = kTileK;
+  using F = FwdTile<D>;
+  constexpr int LD = D + 8, BM = F::BM, BN = F::BN, MT = F::MT;
   uint16_t* sQ = reinterpret_cast<uint16_t*>(dyn_smem());
   uint16_t* sK = sQ + BM * LD;      // stage s at sK + s * BN * LD
   uint16_t* sV = sK + 2 * BN * LD;  // stage s at sV + s * BN * LD
@@ -198,18 +222,34 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_fwd_kernel(const Params 
   wait_async<1>();  // Q landed (this thread's part)
   sync_block();
 
-  uint32_t qf[D / 16][4];
+  // The warp's rows: m-tile mt covers rows row0 + 16 mt .. + 15 of the tile; this thread holds
+  // accumulator rows g (r = 0) and g + 8 (r = 1) of each m-tile.
+  const int row0 = warp * 16 * MT;
+  uint32_t qf[F::kQInRegs ? MT : 1][F::kQInRegs ? D / 16 : 1][4];
+  if constexpr (F::kQInRegs) {
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) load_a(qf[kk], sQ, LD, warp * 16, kk * 16, lane);
-  // This thread's two rows (accumulator rows g and g+8 of the warp's 16).
-  const int qr_lo = q0 + warp * 16 + g, qr_hi = qr_lo + 8;
-  const int seg_lo = sSegQ[warp * 16 + g], seg_hi = sSegQ[warp * 16 + g + 8];
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) load_a(qf[mt][kk], sQ, LD, row0 + mt * 16, kk * 16, lane);
+  }
+  int qrow[MT][2], qseg[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      qrow[mt][r] = q0 + row0 + mt * 16 + g + 8 * r;
+      qseg[mt][r] = sSegQ[row0 + mt * 16 + g + 8 * r];
+    }
 
-  float o[D / 8][4];
+  float o[MT][D / 8][4];
+  float m_run[MT][2], l_run[MT][2];  // running max of scaled scores (log2 units); lane's sums
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m_lo = -INFINITY, m_hi = -INFINITY;  // running max of scaled scores (log2 units)
-  float l_lo = 0.f, l_hi = 0.f;              // this lane's share of the running sums
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+    m_run[mt][0] = m_run[mt][1] = -INFINITY;
+    l_run[mt][0] = l_run[mt][1] = 0.f;
+  }
 
   for (int kt = kt_begin; kt <= kt_end; ++kt) {
     const int k0 = kt * BN, stage = (kt - kt_begin) & 1;
@@ -230,104 +270,124 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_fwd_kernel(const Params 
     // Entirely visible: every key <= every query, all keys < T, one segment for both tiles.
     const bool full = sync_block_and(all) && qmin == qmax && k0 + BN - 1 <= q0;
 
-    float s[BN / 8][4];
+    // S = Q K^T: each K fragment feeds the MT m-tiles.
+    float s[MT][BN / 8][4];
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < BN / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (F::kQInRegs) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) qa[mt][i] = qf[mt][kk][i];
+        } else {
+          load_a(qa[mt], sQ, LD, row0 + mt * 16, kk * 16, lane);
+        }
+      }
 #pragma unroll
       for (int n = 0; n < BN / 8; n += 2) {
         uint32_t bf[4];
         load_b_nk(bf, cK, LD, n * 8, kk * 16, lane);
-        mma_16816(s[n], qf[kk], bf[0], bf[1]);
-        mma_16816(s[n + 1], qf[kk], bf[2], bf[3]);
-      }
-    }
-    float mx_lo = m_lo, mx_hi = m_hi;
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        float v = s[n][i] * p.scale_log2;
-        if (!full) {
-          const int col = n * 8 + 2 * t4 + (i & 1);
-          const int key = k0 + col;
-          const int qr = i < 2 ? qr_lo : qr_hi;
-          const int sq = i < 2 ? seg_lo : seg_hi;
-          if (key > qr || key >= T || sSegK[col] != sq) v = -INFINITY;
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(s[mt][n], qa[mt], bf[0], bf[1]);
+          mma_16816(s[mt][n + 1], qa[mt], bf[2], bf[3]);
         }
-        s[n][i] = v;
       }
-      mx_lo = fmaxf(mx_lo, fmaxf(s[n][0], s[n][1]));
-      mx_hi = fmaxf(mx_hi, fmaxf(s[n][2], s[n][3]));
     }
-    mx_lo = fmaxf(mx_lo, shfl_xor(mx_lo, 1));
-    mx_lo = fmaxf(mx_lo, shfl_xor(mx_lo, 2));
-    mx_hi = fmaxf(mx_hi, shfl_xor(mx_hi, 1));
-    mx_hi = fmaxf(mx_hi, shfl_xor(mx_hi, 2));
-    // A row that has seen no visible key yet keeps max -inf: subtract 0 instead (all p = 0).
-    const float base_lo = mx_lo == -INFINITY ? 0.f : mx_lo;
-    const float base_hi = mx_hi == -INFINITY ? 0.f : mx_hi;
-    const float alpha_lo = exp2f(m_lo - base_lo), alpha_hi = exp2f(m_hi - base_hi);
-    m_lo = mx_lo;
-    m_hi = mx_hi;
-    float sum_lo = 0.f, sum_hi = 0.f;
+    // Online softmax per row (log2 domain); accumulator element i is row r = i / 2.
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) {
-      s[n][0] = exp2f(s[n][0] - base_lo);
-      s[n][1] = exp2f(s[n][1] - base_lo);
-      s[n][2] = exp2f(s[n][2] - base_hi);
-      s[n][3] = exp2f(s[n][3] - base_hi);
-      sum_lo += s[n][0] + s[n][1];
-      sum_hi += s[n][2] + s[n][3];
-    }
-    l_lo = l_lo * alpha_lo + sum_lo;
-    l_hi = l_hi * alpha_hi + sum_hi;
+    for (int mt = 0; mt < MT; ++mt) {
+      float mx[2] = {m_run[mt][0], m_run[mt][1]};
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= alpha_lo;
-      o[n][1] *= alpha_lo;
-      o[n][2] *= alpha_hi;
-      o[n][3] *= alpha_hi;
+      for (int n = 0; n < BN / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          float v = s[mt][n][i] * p.scale_log2;
+          if (!full) {
+            const int col = n * 8 + 2 * t4 + (i & 1);
+            const int key = k0 + col;
+            if (key > qrow[mt][i >> 1] || key >= T || sSegK[col] != qseg[mt][i >> 1])
+              v = -INFINITY;
+          }
+          s[mt][n][i] = v;
+          mx[i >> 1] = fmaxf(mx[i >> 1], v);
+        }
+      }
+      float base[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], shfl_xor(mx[r], 1));
+        mx[r] = fmaxf(mx[r], shfl_xor(mx[r], 2));
+        // A row that has seen no visible key yet keeps max -inf: subtract 0 instead (all p = 0).
+        base[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+      }
+      const float alpha[2] = {exp2f(m_run[mt][0] - base[0]), exp2f(m_run[mt][1] - base[1])};
+      float sum[2] = {0.f, 0.f};
+#pragma unroll
+      for (int n = 0; n < BN / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          s[mt][n][i] = exp2f(s[mt][n][i] - base[i >> 1]);
+          sum[i >> 1] += s[mt][n][i];
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        m_run[mt][r] = mx[r];
+        l_run[mt][r] = l_run[mt][r] * alpha[r] + sum[r];
+      }
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[mt][n][0] *= alpha[0];
+        o[mt][n][1] *= alpha[0];
+        o[mt][n][2] *= alpha[1];
+        o[mt][n][3] *= alpha[1];
+      }
     }
-    // O += P V
+    // O += P V, P repacked from the accumulators; each V fragment feeds the MT m-tiles.
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      uint32_t a[4];
-      acc_to_a(a, s, kk);
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) acc_to_a(a[mt], s[mt], kk);
 #pragma unroll
       for (int n = 0; n < D / 8; n += 2) {
         uint32_t bf[4];
         load_b_kn(bf, cV, LD, kk * 16, n * 8, lane);
-        mma_16816(o[n], a, bf[0], bf[1]);
-        mma_16816(o[n + 1], a, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(o[mt][n], a[mt], bf[0], bf[1]);
+          mma_16816(o[mt][n + 1], a[mt], bf[2], bf[3]);
+        }
       }
     }
   }
 
   // Finish: full row sums, normalise, store out (bf16) and lse (natural log).
-  l_lo += shfl_xor(l_lo, 1);
-  l_lo += shfl_xor(l_lo, 2);
-  l_hi += shfl_xor(l_hi, 1);
-  l_hi += shfl_xor(l_hi, 2);
-  const float inv_lo = l_lo > 0.f ? 1.f / l_lo : 0.f;
-  const float inv_hi = l_hi > 0.f ? 1.f / l_hi : 0.f;
   const int64_t out_stride = int64_t(p.Hq) * D;
   uint16_t* out = p.out_w + tok0 * out_stride + int64_t(h) * D + 2 * t4;
-  if (qr_lo < T) {
+  float* lse = p.lse_w + (int64_t(b) * p.Hq + h) * T;
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      st32(out + qr_lo * out_stride + n * 8, pack_bf16(o[n][0] * inv_lo, o[n][1] * inv_lo));
-  }
-  if (qr_hi < T) {
+  for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      st32(out + qr_hi * out_stride + n * 8, pack_bf16(o[n][2] * inv_hi, o[n][3] * inv_hi));
-  }
-  if (t4 == 0) {
-    float* lse = p.lse_w + (int64_t(b) * p.Hq + h) * T;
-    if (qr_lo < T) lse[qr_lo] = (m_lo + log2f(l_lo)) * kLn2;
-    if (qr_hi < T) lse[qr_hi] = (m_hi + log2f(l_hi)) * kLn2;
+    for (int r = 0; r < 2; ++r) {
+      float l = l_run[mt][r];
+      l += shfl_xor(l, 1);
+      l += shfl_xor(l, 2);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const int q = qrow[mt][r];
+      if (q >= T) continue;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n)
+        st32(out + q * out_stride + n * 8,
+             pack_bf16(o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv));
+      if (t4 == 0) lse[q] = (m_run[mt][r] + log2f(l)) * kLn2;
+    }
   }
 }
 
@@ -361,7 +421,8 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(256) attn_bwd_delta_kernel(const Params
 // ---------------------------------------------------------------------------------------------
 template <int D>
 FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dkdv_kernel(const Params p) {
-  constexpr int LD = D + 8, BN = kTileK, BM = kDkdvTileQ<D>;
+  using F = DkdvTile<D>;
+  constexpr int LD = D + 8, BN = F::BN, BM = F::BM, MT = F::MT;
   uint16_t* sK = reinterpret_cast<uint16_t*>(dyn_smem());
   uint16_t* sV = sK + BN * LD;
   uint16_t* sQ = sV + BN * LD;      // stage s at sQ + s * BM * LD
@@ -411,16 +472,25 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dkdv_kernel(const Pa
   commit_async();
   wait_async<1>();  // K/V landed (published by the barriers of the first iteration)
 
-  // This thread's two keys (accumulator rows g and g+8 of the warp's 16).
-  const int kc_lo = k0 + warp * 16 + g, kc_hi = kc_lo + 8;
-  const int seg_lo = sSegK[warp * 16 + g], seg_hi = sSegK[warp * 16 + g + 8];
-
-  float dk[D / 8][4], dv[D / 8][4];
+  // The warp's keys: m-tile mt covers keys row0 + 16 mt .. + 15 of the tile; this thread holds
+  // accumulator rows g (r = 0) and g + 8 (r = 1) of each.
+  const int row0 = warp * 16 * MT;
+  int kcol[MT][2], kseg[MT][2];
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) {
-    dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
-    dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
-  }
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      kcol[mt][r] = k0 + row0 + mt * 16 + g + 8 * r;
+      kseg[mt][r] = sSegK[row0 + mt * 16 + g + 8 * r];
+    }
+
+  float dk[MT][D / 8][4], dv[MT][D / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) dk[mt][n][i] = dv[mt][n][i] = 0.f;
 
   for (int it = 0; it < n_it; ++it) {
     const int h = kvh * p.group + it / n_qt, q0 = (qt_begin + it % n_qt) * BM;
@@ -450,82 +520,101 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dkdv_kernel(const Pa
     // Entirely visible: every key <= every query, all queries < T, one segment for both.
     const bool full = sync_block_and(all) && kmin == kmax && k0 + BN - 1 <= q0;
 
-    // S^T = K Q^T and dP^T = V dO^T for the warp's 16 keys x BM queries.
-    float st[BM / 8][4], dpt[BM / 8][4];
+    // S^T = K Q^T and dP^T = V dO^T for the warp's MT*16 keys x BM queries: each Q / dO
+    // fragment feeds the MT m-tiles.
+    float st[MT][BM / 8][4], dpt[MT][BM / 8][4];
 #pragma unroll
-    for (int n = 0; n < BM / 8; ++n) {
-      st[n][0] = st[n][1] = st[n][2] = st[n][3] = 0.f;
-      dpt[n][0] = dpt[n][1] = dpt[n][2] = dpt[n][3] = 0.f;
-    }
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < BM / 8; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) st[mt][n][i] = dpt[mt][n][i] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t ka[4], va[4];
-      load_a(ka, sK, LD, warp * 16, kk * 16, lane);
-      load_a(va, sV, LD, warp * 16, kk * 16, lane);
+      uint32_t ka[MT][4], va[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        load_a(ka[mt], sK, LD, row0 + mt * 16, kk * 16, lane);
+        load_a(va[mt], sV, LD, row0 + mt * 16, kk * 16, lane);
+      }
 #pragma unroll
       for (int n = 0; n < BM / 8; n += 2) {
         uint32_t bf[4];
         load_b_nk(bf, cQ, LD, n * 8, kk * 16, lane);
-        mma_16816(st[n], ka, bf[0], bf[1]);
-        mma_16816(st[n + 1], ka, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(st[mt][n], ka[mt], bf[0], bf[1]);
+          mma_16816(st[mt][n + 1], ka[mt], bf[2], bf[3]);
+        }
         load_b_nk(bf, cG, LD, n * 8, kk * 16, lane);
-        mma_16816(dpt[n], va, bf[0], bf[1]);
-        mma_16816(dpt[n + 1], va, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(dpt[mt][n], va[mt], bf[0], bf[1]);
+          mma_16816(dpt[mt][n + 1], va[mt], bf[2], bf[3]);
+        }
       }
     }
     // P^T = exp(S^T * scale - lse) where visible (else 0); dS^T = P^T (dP^T - delta).
 #pragma unroll
-    for (int n = 0; n < BM / 8; ++n) {
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int col = n * 8 + 2 * t4 + (i & 1);  // query within the tile
-        bool visible = full;
-        if (!full) {
-          const int q = q0 + col;
-          const int kc = i < 2 ? kc_lo : kc_hi;
-          const int sk = i < 2 ? seg_lo : seg_hi;
-          visible = kc <= q && q < T && sSegQ[col] == sk;
+      for (int n = 0; n < BM / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int col = n * 8 + 2 * t4 + (i & 1);  // query within the tile
+          bool visible = full;
+          if (!full) {
+            const int q = q0 + col;
+            visible = kcol[mt][i >> 1] <= q && q < T && sSegQ[col] == kseg[mt][i >> 1];
+          }
+          const float pr = visible ? exp2f(st[mt][n][i] * p.scale_log2 - sLse[col]) : 0.f;
+          st[mt][n][i] = pr;
+          dpt[mt][n][i] = pr * (dpt[mt][n][i] - sDelta[col]);
         }
-        const float pr = visible ? exp2f(st[n][i] * p.scale_log2 - sLse[col]) : 0.f;
-        st[n][i] = pr;
-        dpt[n][i] = pr * (dpt[n][i] - sDelta[col]);
       }
-    }
     // dV += P^T dO, dK += dS^T Q (the scale is applied to dK at the end).
 #pragma unroll
     for (int kk = 0; kk < BM / 16; ++kk) {
-      uint32_t pa[4], da[4];
-      acc_to_a(pa, st, kk);
-      acc_to_a(da, dpt, kk);
+      uint32_t pa[MT][4], da[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        acc_to_a(pa[mt], st[mt], kk);
+        acc_to_a(da[mt], dpt[mt], kk);
+      }
 #pragma unroll
       for (int n = 0; n < D / 8; n += 2) {
         uint32_t bf[4];
         load_b_kn(bf, cG, LD, kk * 16, n * 8, lane);
-        mma_16816(dv[n], pa, bf[0], bf[1]);
-        mma_16816(dv[n + 1], pa, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(dv[mt][n], pa[mt], bf[0], bf[1]);
+          mma_16816(dv[mt][n + 1], pa[mt], bf[2], bf[3]);
+        }
         load_b_kn(bf, cQ, LD, kk * 16, n * 8, lane);
-        mma_16816(dk[n], da, bf[0], bf[1]);
-        mma_16816(dk[n + 1], da, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(dk[mt][n], da[mt], bf[0], bf[1]);
+          mma_16816(dk[mt][n + 1], da[mt], bf[2], bf[3]);
+        }
       }
     }
   }
 
   uint16_t* dk_dst = p.dqkv + tok0 * p.W + int64_t(p.Hq + kvh) * D + 2 * t4;
   uint16_t* dv_dst = dk_dst + int64_t(p.Hkv) * D;
-  if (kc_lo < T) {
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      st32(dk_dst + kc_lo * p.W + n * 8, pack_bf16(dk[n][0] * p.scale, dk[n][1] * p.scale));
-      st32(dv_dst + kc_lo * p.W + n * 8, pack_bf16(dv[n][0], dv[n][1]));
-    }
-  }
-  if (kc_hi < T) {
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      st32(dk_dst + kc_hi * p.W + n * 8, pack_bf16(dk[n][2] * p.scale, dk[n][3] * p.scale));
-      st32(dv_dst + kc_hi * p.W + n * 8, pack_bf16(dv[n][2], dv[n][3]));
+    for (int r = 0; r < 2; ++r) {
+      const int kc = kcol[mt][r];
+      if (kc >= T) continue;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        st32(dk_dst + kc * p.W + n * 8,
+             pack_bf16(dk[mt][n][2 * r] * p.scale, dk[mt][n][2 * r + 1] * p.scale));
+        st32(dv_dst + kc * p.W + n * 8, pack_bf16(dv[mt][n][2 * r], dv[mt][n][2 * r + 1]));
+      }
     }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,7 +622,8 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dkdv_kernel(const Pa
 // ---------------------------------------------------------------------------------------------
 template <int D>
 FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dq_kernel(const Params p) {
-  constexpr int LD = D + 8, BM = kTileQ, BN = kTileK;
+  using F = DqTile<D>;
+  constexpr int LD = D + 8, BM = F::BM, BN = F::BN, MT = F::MT;
   uint16_t* sQ = reinterpret_cast<uint16_t*>(dyn_smem());
   uint16_t* sG = sQ + BM * LD;      // dO tile
   uint16_t* sK = sG + BM * LD;      // stage s at sK + s * BN * LD
@@ -576,18 +666,28 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dq_kernel(const Para
   commit_async();
   wait_async<1>();  // Q, dO landed (published by the barriers of the first iteration)
 
-  const int qr_lo = q0 + warp * 16 + g, qr_hi = qr_lo + 8;
-  const int seg_lo = sSegQ[warp * 16 + g], seg_hi = sSegQ[warp * 16 + g + 8];
+  // The warp's rows as in the forward: m-tile mt, accumulator row r (g or g + 8).
+  const int row0 = warp * 16 * MT;
   const float* lse = p.lse + (int64_t(b) * p.Hq + h) * T;
   const float* delta = p.delta + (int64_t(b) * p.Hq + h) * T;
-  const float lse_lo = qr_lo < T ? lse[qr_lo] * kLog2e : 0.f;
-  const float lse_hi = qr_hi < T ? lse[qr_hi] * kLog2e : 0.f;
-  const float delta_lo = qr_lo < T ? delta[qr_lo] : 0.f;
-  const float delta_hi = qr_hi < T ? delta[qr_hi] : 0.f;
-
-  float dq[D / 8][4];
+  int qrow[MT][2], qseg[MT][2];
+  float lse_r[MT][2], delta_r[MT][2];
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int q = q0 + row0 + mt * 16 + g + 8 * r;
+      qrow[mt][r] = q;
+      qseg[mt][r] = sSegQ[row0 + mt * 16 + g + 8 * r];
+      lse_r[mt][r] = q < T ? lse[q] * kLog2e : 0.f;
+      delta_r[mt][r] = q < T ? delta[q] : 0.f;
+    }
+
+  float dq[MT][D / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) dq[mt][n][0] = dq[mt][n][1] = dq[mt][n][2] = dq[mt][n][3] = 0.f;
 
   for (int kt = kt_begin; kt <= kt_end; ++kt) {
     const int k0 = kt * BN, stage = (kt - kt_begin) & 1;
@@ -607,74 +707,89 @@ FLAME_ATTN_GLOBAL void FLAME_ATTN_BOUNDS(kThreads) attn_bwd_dq_kernel(const Para
     if (!sync_block_or(any)) continue;
     const bool full = sync_block_and(all) && qmin == qmax && k0 + BN - 1 <= q0;
 
-    // S = Q K^T and dP = dO V^T for the warp's 16 queries x BN keys.
-    float s[BN / 8][4], dp[BN / 8][4];
+    // S = Q K^T and dP = dO V^T for the warp's MT*16 queries x BN keys: each K / V fragment
+    // feeds the MT m-tiles.
+    float s[MT][BN / 8][4], dp[MT][BN / 8][4];
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) {
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-      dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-    }
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < BN / 8; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) s[mt][n][i] = dp[mt][n][i] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t qa[4], ga[4];
-      load_a(qa, sQ, LD, warp * 16, kk * 16, lane);
-      load_a(ga, sG, LD, warp * 16, kk * 16, lane);
+      uint32_t qa[MT][4], ga[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        load_a(qa[mt], sQ, LD, row0 + mt * 16, kk * 16, lane);
+        load_a(ga[mt], sG, LD, row0 + mt * 16, kk * 16, lane);
+      }
 #pragma unroll
       for (int n = 0; n < BN / 8; n += 2) {
         uint32_t bf[4];
         load_b_nk(bf, cK, LD, n * 8, kk * 16, lane);
-        mma_16816(s[n], qa, bf[0], bf[1]);
-        mma_16816(s[n + 1], qa, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(s[mt][n], qa[mt], bf[0], bf[1]);
+          mma_16816(s[mt][n + 1], qa[mt], bf[2], bf[3]);
+        }
         load_b_nk(bf, cV, LD, n * 8, kk * 16, lane);
-        mma_16816(dp[n], ga, bf[0], bf[1]);
-        mma_16816(dp[n + 1], ga, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(dp[mt][n], ga[mt], bf[0], bf[1]);
+          mma_16816(dp[mt][n + 1], ga[mt], bf[2], bf[3]);
+        }
       }
     }
     // dS = P (dP - delta), P = exp(S * scale - lse) where visible (else 0).
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) {
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        bool visible = full;
-        if (!full) {
-          const int col = n * 8 + 2 * t4 + (i & 1);
-          const int key = k0 + col;
-          const int qr = i < 2 ? qr_lo : qr_hi;
-          const int sq = i < 2 ? seg_lo : seg_hi;
-          visible = key <= qr && key < T && qr < T && sSegK[col] == sq;
+      for (int n = 0; n < BN / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int r = i >> 1;
+          bool visible = full;
+          if (!full) {
+            const int col = n * 8 + 2 * t4 + (i & 1);
+            const int key = k0 + col;
+            visible = key <= qrow[mt][r] && key < T && qrow[mt][r] < T && sSegK[col] == qseg[mt][r];
+          }
+          const float pr = visible ? exp2f(s[mt][n][i] * p.scale_log2 - lse_r[mt][r]) : 0.f;
+          s[mt][n][i] = pr * (dp[mt][n][i] - delta_r[mt][r]);
         }
-        const float lse_r = i < 2 ? lse_lo : lse_hi;
-        const float delta_r = i < 2 ? delta_lo : delta_hi;
-        const float pr = visible ? exp2f(s[n][i] * p.scale_log2 - lse_r) : 0.f;
-        s[n][i] = pr * (dp[n][i] - delta_r);
       }
-    }
     // dQ += dS K (the scale is applied at the end).
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      uint32_t a[4];
-      acc_to_a(a, s, kk);
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) acc_to_a(a[mt], s[mt], kk);
 #pragma unroll
       for (int n = 0; n < D / 8; n += 2) {
         uint32_t bf[4];
         load_b_kn(bf, cK, LD, kk * 16, n * 8, lane);
-        mma_16816(dq[n], a, bf[0], bf[1]);
-        mma_16816(dq[n + 1], a, bf[2], bf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816(dq[mt][n], a[mt], bf[0], bf[1]);
+          mma_16816(dq[mt][n + 1], a[mt], bf[2], bf[3]);
+        }
       }
     }
   }
 
   uint16_t* dst = p.dqkv + tok0 * p.W + int64_t(h) * D + 2 * t4;
-  if (qr_lo < T) {
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      st32(dst + qr_lo * p.W + n * 8, pack_bf16(dq[n][0] * p.scale, dq[n][1] * p.scale));
-  }
-  if (qr_hi < T) {
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      st32(dst + qr_hi * p.W + n * 8, pack_bf16(dq[n][2] * p.scale, dq[n][3] * p.scale));
-  }
+    for (int r = 0; r < 2; ++r) {
+      const int q = qrow[mt][r];
+      if (q >= T) continue;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n)
+        st32(dst + q * p.W + n * 8,
+             pack_bf16(dq[mt][n][2 * r] * p.scale, dq[mt][n][2 * r + 1] * p.scale));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -721,19 +836,6 @@ inline Params make_params(const AttentionShape& s, const __nv_bfloat16* qkv, con
 
 }  // namespace flame::cuda::attn
 
-// Kernel launch and its per-kernel shared-memory opt-in (over 48 KB), replaced in the emulator.
-#ifdef FLAME_ATTN_EMULATE
-#define FLAME_ATTN_SET_SMEM(kernel, bytes) ((void)0)
-#define FLAME_ATTN_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::flame_emu::launch(grid, block, smem, [&] { kernel(__VA_ARGS__); })
-#define FLAME_ATTN_CHECK_LAUNCH() ((void)0)
-#else
-#define FLAME_ATTN_SET_SMEM(kernel, bytes) \
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
-#define FLAME_ATTN_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
-#define FLAME_ATTN_CHECK_LAUNCH() CUDA_CHECK_LAUNCH()
-#endif
 
 namespace flame::cuda {
 
@@ -744,10 +846,10 @@ void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv,
   Params p = make_params(s, qkv, seg);
   p.out_w = reinterpret_cast<uint16_t*>(out);
   p.lse_w = lse;
-  const dim3 grid((s.T + kTileQ - 1) / kTileQ, s.Hq, s.B);
   dispatch_head_dim(s.D, [&](auto d) {
     constexpr int D = decltype(d)::value;
     constexpr int smem = fwd_smem_bytes<D>();
+    const dim3 grid((s.T + FwdTile<D>::BM - 1) / FwdTile<D>::BM, s.Hq, s.B);
     FLAME_ATTN_SET_SMEM(attn_fwd_kernel<D>, smem);
     FLAME_ATTN_LAUNCH(attn_fwd_kernel<D>, grid, dim3(kThreads), smem, stream, p);
     FLAME_ATTN_CHECK_LAUNCH();
@@ -781,13 +883,13 @@ void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout,
     FLAME_ATTN_CHECK_LAUNCH();
 
     constexpr int smem_kv = dkdv_smem_bytes<D>();
-    const dim3 grid_kv((s.T + kTileK - 1) / kTileK, s.Hkv, s.B);
+    const dim3 grid_kv((s.T + DkdvTile<D>::BN - 1) / DkdvTile<D>::BN, s.Hkv, s.B);
     FLAME_ATTN_SET_SMEM(attn_bwd_dkdv_kernel<D>, smem_kv);
     FLAME_ATTN_LAUNCH(attn_bwd_dkdv_kernel<D>, grid_kv, dim3(kThreads), smem_kv, stream, p);
     FLAME_ATTN_CHECK_LAUNCH();
 
     constexpr int smem_q = dq_smem_bytes<D>();
-    const dim3 grid_q((s.T + kTileQ - 1) / kTileQ, s.Hq, s.B);
+    const dim3 grid_q((s.T + DqTile<D>::BM - 1) / DqTile<D>::BM, s.Hq, s.B);
     FLAME_ATTN_SET_SMEM(attn_bwd_dq_kernel<D>, smem_q);
     FLAME_ATTN_LAUNCH(attn_bwd_dq_kernel<D>, grid_q, dim3(kThreads), smem_q, stream, p);
     FLAME_ATTN_CHECK_LAUNCH();

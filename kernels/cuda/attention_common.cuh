@@ -13,8 +13,9 @@
 // the A fragment of k-slice k of the next product (P@V, dS@K, ...): see acc_to_a().
 //
 // With FLAME_ATTN_EMULATE defined (tests/kernels/emu: a CPU emulator that runs these kernels on
-// the host, one fiber per CUDA thread), the hardware primitives below forward to ::flame_emu,
-// which the including translation unit provides; nothing else in the kernels differs.
+// the host, one fiber per CUDA thread), the hardware primitives below and the launch macros at
+// the end forward to ::flame_emu, which the including translation unit provides; nothing else in
+// the kernels differs. Used by attention.cu and attention_decode.cu.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -22,6 +23,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#ifndef FLAME_ATTN_EMULATE
+#include "kernels/cuda_check.h"
+#endif
 
 #ifdef FLAME_ATTN_EMULATE
 #define FLAME_ATTN_DEV inline
@@ -269,3 +274,17 @@ FLAME_ATTN_DEV void load_tile_async(uint16_t* dst, int ld, const uint16_t* src, 
 }
 
 }  // namespace flame::cuda::attn
+
+// Kernel launch and its per-kernel shared-memory opt-in (over 48 KB), replaced in the emulator.
+#ifdef FLAME_ATTN_EMULATE
+#define FLAME_ATTN_SET_SMEM(kernel, bytes) ((void)0)
+#define FLAME_ATTN_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  ::flame_emu::launch(grid, block, smem, [&] { kernel(__VA_ARGS__); })
+#define FLAME_ATTN_CHECK_LAUNCH() ((void)0)
+#else
+#define FLAME_ATTN_SET_SMEM(kernel, bytes) \
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
+#define FLAME_ATTN_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#define FLAME_ATTN_CHECK_LAUNCH() CUDA_CHECK_LAUNCH()
+#endif

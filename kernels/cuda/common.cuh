@@ -4,8 +4,8 @@
 //   picks W (vector_width) from the alignment of every pointer and the row length;
 // - fp32 warp and block reductions (butterfly shuffles: every lane ends with the same bits, and
 //   the order is fixed, so results are deterministic);
-// - dispatch_bool / dispatch_width: map a runtime choice onto a template parameter, so a kernel is
-//   written once and the launcher instantiates the variants;
+// - dispatch_bool / dispatch_width / dispatch_row_chunks: map a runtime choice onto a template
+//   parameter, so a kernel is written once and the launcher instantiates the variants;
 // - grid_stride_packs: the elementwise loop shape shared by all pointwise kernels;
 // - add_column_partials: the deterministic second stage of every column reduction.
 #pragma once
@@ -54,6 +54,38 @@ inline void dispatch_width(int width, F&& f) {
     f(std::integral_constant<int, 8>{});
   else
     f(std::integral_constant<int, 1>{});
+}
+
+// Row kernels that keep a whole row in registers (one warp per row, each lane K chunks of W
+// elements): f(std::integral_constant<int, K>{}) with K = the chunks a lane needs for C columns
+// when that is at most kMaxRowChunks, else K = 0 (the kernel's streaming loop, any C).
+constexpr int kMaxRowChunks = 4;
+template <class F>
+inline void dispatch_row_chunks(int C, int width, F&& f) {
+  const int k = (C + 32 * width - 1) / (32 * width);
+  switch (k) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, kMaxRowChunks>{}); break;
+    default: f(std::integral_constant<int, 0>{});
+  }
+}
+
+// Calls f(i, c) for chunk i of this lane's share of a row: columns c .. c+W-1, c = (32 i + lane) W
+// (the order of the streaming loop, so both variants sum in the same order). K > 0: at most K
+// chunks, unrolled, so per-chunk register arrays indexed by i stay in registers.
+template <int W, int K, class F>
+__device__ __forceinline__ void for_row_chunks(int C, int lane, F&& f) {
+  if constexpr (K > 0) {
+#pragma unroll
+    for (int i = 0; i < K; ++i) {
+      const int c = (i * 32 + lane) * W;
+      if (c < C) f(i, c);
+    }
+  } else {
+    for (int i = 0, c = lane * W; c < C; ++i, c += 32 * W) f(i, c);
+  }
 }
 
 // Blocks for a grid-stride loop over `work` items with `threads` per block, capped (the loop

@@ -3,12 +3,15 @@
 // rounds it to bf16 and stores it as the residual output, so the statistics are those of the
 // values backward will read) and sums it; pass 2 re-reads it for the variance around the mean
 // (two-pass, like the CPU reference: no cancellation for rows with a large mean); pass 3 writes
-// y = (x - mean) * rstd * w + b. The re-reads hit L1/L2 (a row is a few KB); each lane re-reads
-// only the addresses it wrote itself, so the fused in-place case needs no fence.
+// y = (x - mean) * rstd * w + b. Rows of up to 32*8*kMaxRowChunks columns (1024 with packed
+// accesses) stay in registers between the passes (dispatch_row_chunks); wider rows are re-read,
+// hitting L1/L2 (a row is a few KB), each lane re-reading only the addresses it wrote itself, so
+// the fused in-place case needs no fence. Both variants sum in the same order: same bits.
 // Backward: one warp per row, rows dealt round-robin over a fixed grid. Per row: pass 1 forms
 // mean(dn) and mean(dn * xhat) (dn = dout * w) and adds dout * xhat, dout into the warp's own
 // fp32 shared-memory rows (a lane owns its channels: no races, no atomics); pass 2 accumulates
-// dx = rstd (dn - mean(dn) - xhat mean(dn * xhat)) into dinp. Then each block folds its warps in
+// dx = rstd (dn - mean(dn) - xhat mean(dn * xhat)) into dinp (dout and inp kept in registers
+// from pass 1 when the row fits, as in the forward). Then each block folds its warps in
 // warp order into one fp32 partial row of scratch, and add_column_partials sums those rows in
 // block order into dw, db: deterministic.
 #include "kernels/layernorm.h"
@@ -20,7 +23,9 @@ namespace {
 
 constexpr int kFwdThreads = 256;  // 8 rows per block
 
-template <int W, bool kResidual>
+// K > 0 (C <= 32 W K): the row is read once and kept in registers for the variance and the
+// output; K = 0: it is re-read (from L1/L2) in each pass.
+template <int W, int K, bool kResidual>
 __global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, bf16* residual_out,
                                          const bf16* inp, const bf16* delta, const bf16* w,
                                          const bf16* b, int N, int C, float eps) {
@@ -28,9 +33,10 @@ __global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, bf
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   if (row >= N) return;  // warp-uniform, and this kernel has no block-wide barrier
   const long off = long(row) * C;
+  float xs[K > 0 ? K : 1][W];  // (K,W) this lane's share of the row (K > 0)
 
   float sum = 0.0f;
-  for (int c = lane * W; c < C; c += 32 * W) {
+  for_row_chunks<W, K>(C, lane, [&](int i, int c) {
     float x[W];
     load_bf16<W>(x, inp + off + c);
     if constexpr (kResidual) {
@@ -41,26 +47,37 @@ __global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, bf
       store_bf16<W>(residual_out + off + c, x);
     }
 #pragma unroll
-    for (int k = 0; k < W; ++k) sum += x[k];
-  }
+    for (int k = 0; k < W; ++k) {
+      sum += x[k];
+      if constexpr (K > 0) xs[i][k] = x[k];
+    }
+  });
   const float mu = warp_sum(sum) / C;
 
   const bf16* x_row = (kResidual ? residual_out : inp) + off;  // (C) the normalised values
+  auto row_chunk = [&](float(&x)[W], int i, int c) {
+    if constexpr (K > 0) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) x[k] = xs[i][k];
+    } else {
+      load_bf16<W>(x, x_row + c);
+    }
+  };
   float sq = 0.0f;
-  for (int c = lane * W; c < C; c += 32 * W) {
+  for_row_chunks<W, K>(C, lane, [&](int i, int c) {
     float x[W];
-    load_bf16<W>(x, x_row + c);
+    row_chunk(x, i, c);
 #pragma unroll
     for (int k = 0; k < W; ++k) {
       const float d = x[k] - mu;
       sq += d * d;
     }
-  }
+  });
   const float rs = rsqrtf(warp_sum(sq) / C + eps);
 
-  for (int c = lane * W; c < C; c += 32 * W) {
+  for_row_chunks<W, K>(C, lane, [&](int i, int c) {
     float x[W], wt[W], bias[W];
-    load_bf16<W>(x, x_row + c);
+    row_chunk(x, i, c);
     load_bf16<W>(wt, w + c);
     if (b) {
       load_bf16<W>(bias, b + c);
@@ -71,15 +88,16 @@ __global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, bf
 #pragma unroll
     for (int k = 0; k < W; ++k) x[k] = (x[k] - mu) * rs * wt[k] + bias[k];
     store_bf16<W>(out + off + c, x);
-  }
+  });
   if (lane == 0) {
     if (mean) mean[row] = mu;
     if (rstd) rstd[row] = rs;
   }
 }
 
-// scratch (gridDim.x, 2, C): per block [dw partial (C) | db partial (C)]
-template <int W>
+// scratch (gridDim.x, 2, C): per block [dw partial (C) | db partial (C)]. K > 0: dout and inp of
+// the row are kept in registers between the two passes.
+template <int W, int K>
 __global__ void layernorm_backward_kernel(bf16* dinp, float* scratch, const bf16* dout,
                                           const bf16* inp, const bf16* w, const float* mean,
                                           const float* rstd, int N, int C) {
@@ -95,8 +113,9 @@ __global__ void layernorm_backward_kernel(bf16* dinp, float* scratch, const bf16
   for (int row = blockIdx.x * warps + warp; row < N; row += total_warps) {
     const long off = long(row) * C;
     const float mu = mean[row], rs = rstd[row];
+    float gs[K > 0 ? K : 1][W], xs[K > 0 ? K : 1][W];  // (K,W) dout, inp of the row (K > 0)
     float dn_sum = 0.0f, dn_xhat_sum = 0.0f;
-    for (int c = lane * W; c < C; c += 32 * W) {
+    for_row_chunks<W, K>(C, lane, [&](int i, int c) {
       float g[W], x[W], wt[W], acc_w[W], acc_b[W];
       load_bf16<W>(g, dout + off + c);
       load_bf16<W>(x, inp + off + c);
@@ -111,16 +130,28 @@ __global__ void layernorm_backward_kernel(bf16* dinp, float* scratch, const bf16
         dn_xhat_sum += dn * xhat;
         acc_w[k] += g[k] * xhat;
         acc_b[k] += g[k];
+        if constexpr (K > 0) {
+          gs[i][k] = g[k];
+          xs[i][k] = x[k];
+        }
       }
       store_f32<W>(dw_acc + c, acc_w);
       store_f32<W>(db_acc + c, acc_b);
-    }
+    });
     const float dn_mean = warp_sum(dn_sum) / C;
     const float dn_xhat_mean = warp_sum(dn_xhat_sum) / C;
-    for (int c = lane * W; c < C; c += 32 * W) {
+    for_row_chunks<W, K>(C, lane, [&](int i, int c) {
       float g[W], x[W], wt[W], d[W];
-      load_bf16<W>(g, dout + off + c);
-      load_bf16<W>(x, inp + off + c);
+      if constexpr (K > 0) {
+#pragma unroll
+        for (int k = 0; k < W; ++k) {
+          g[k] = gs[i][k];
+          x[k] = xs[i][k];
+        }
+      } else {
+        load_bf16<W>(g, dout + off + c);
+        load_bf16<W>(x, inp + off + c);
+      }
       load_bf16<W>(wt, w + c);
       load_bf16<W>(d, dinp + off + c);
 #pragma unroll
@@ -129,7 +160,7 @@ __global__ void layernorm_backward_kernel(bf16* dinp, float* scratch, const bf16
         d[k] += rs * (g[k] * wt[k] - dn_mean - xhat * dn_xhat_mean);
       }
       store_bf16<W>(dinp + off + c, d);
-    }
+    });
   }
   __syncthreads();
   float* partial = scratch + size_t(blockIdx.x) * 2 * C;
@@ -152,10 +183,13 @@ void launch_forward(bf16* residual_out, bf16* out, float* mean, float* rstd, con
   const unsigned blocks = unsigned((long(N) + kFwdThreads / 32 - 1) / (kFwdThreads / 32));
   dispatch_width(width, [&](auto wc) {
     constexpr int W = decltype(wc)::value;
-    dispatch_bool(residual, [&](auto rc) {
-      constexpr bool kResidual = decltype(rc)::value;
-      layernorm_forward_kernel<W, kResidual><<<blocks, kFwdThreads, 0, stream>>>(
-          out, mean, rstd, residual_out, inp, delta, w, b, N, C, eps);
+    dispatch_row_chunks(C, W, [&](auto kc) {
+      constexpr int K = decltype(kc)::value;
+      dispatch_bool(residual, [&](auto rc) {
+        constexpr bool kResidual = decltype(rc)::value;
+        layernorm_forward_kernel<W, K, kResidual><<<blocks, kFwdThreads, 0, stream>>>(
+            out, mean, rstd, residual_out, inp, delta, w, b, N, C, eps);
+      });
     });
   });
   CUDA_CHECK_LAUNCH();
@@ -191,13 +225,16 @@ void layernorm_backward(bf16* dinp, bf16* dw, bf16* db, float* scratch, const bf
   const int width = vector_width(C, dinp, dout, inp, w);
   dispatch_width(width, [&](auto wc) {
     constexpr int W = decltype(wc)::value;
-    if (s.smem_bytes > 48 * 1024) {
-      CUDA_CHECK(cudaFuncSetAttribute(layernorm_backward_kernel<W>,
-                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      int(s.smem_bytes)));
-    }
-    layernorm_backward_kernel<W><<<s.blocks, s.warps * 32, s.smem_bytes, stream>>>(
-        dinp, scratch, dout, inp, w, mean, rstd, N, C);
+    dispatch_row_chunks(C, W, [&](auto kc) {
+      constexpr int K = decltype(kc)::value;
+      if (s.smem_bytes > 48 * 1024) {
+        CUDA_CHECK(cudaFuncSetAttribute(layernorm_backward_kernel<W, K>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        int(s.smem_bytes)));
+      }
+      layernorm_backward_kernel<W, K><<<s.blocks, s.warps * 32, s.smem_bytes, stream>>>(
+          dinp, scratch, dout, inp, w, mean, rstd, N, C);
+    });
   });
   CUDA_CHECK_LAUNCH();
   add_column_partials(dw, scratch, s.blocks, 2L * C, C, stream);

@@ -25,7 +25,9 @@ TEST(Quickstart, MeetsItsAccuracyBar) {
   const double acc = summary["eval"]["mean_pairwise_classification"];
   EXPECT_GE(acc, 0.85) << summary["eval"].dump(2);
   // Every pairwise and classification task is above chance on its own, not only on average.
-  for (const auto& [name, t] : summary["eval"]["tasks"].items())
-    if (t["type"] == "pairwise" || t["type"] == "classification")
+  for (const auto& [name, t] : summary["eval"]["tasks"].items()) {
+    if (t["type"] == "pairwise" || t["type"] == "classification") {
       EXPECT_GE(double(t["value"]), 0.7) << name;
+    }
+  }
 }

@@ -175,14 +175,19 @@ TEST(EvalCli, JudgeExplainsOnRequest) {
   const std::string run = train_tiny(s);
   const std::string in = s.write("pairs.jsonl",
       "{\"prompt\": \"Say hi.\", \"chosen\": \"Hi!\", \"rejected\": \"No.\"}\n"
+      "{\"prompt\": \"malformed: no responses\"}\n"
       "{\"prompt\": \"Add 2 and 2.\", \"chosen\": \"4\", \"rejected\": \"5\"}\n");
   const auto r = run_flame(s, "judge --model " + run + " --input " + in + " --explain 6");
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto lines = json_lines(r.out);
-  ASSERT_EQ(lines.size(), 2u);
-  for (const auto& j : lines) {
+  ASSERT_EQ(lines.size(), 3u);
+  // The batch's explanations land on the scored lines, the malformed one keeps its error.
+  EXPECT_TRUE(lines[1].contains("error")) << lines[1].dump();
+  EXPECT_FALSE(lines[1].contains("explanation")) << lines[1].dump();
+  for (const auto& j : {lines[0], lines[2]}) {
     ASSERT_TRUE(j.contains("explanation")) << j.dump();
     EXPECT_TRUE(j["explanation"].is_string());
     EXPECT_EQ(j["explanation"].get<std::string>().find('\n'), std::string::npos);
   }
+  EXPECT_NE(r.err.find("explained items/s"), std::string::npos) << r.err;
 }

@@ -1,11 +1,13 @@
 // Greedy decoding: every generated token is the argmax given everything before it (checked with
-// the scorer's teacher forcing), stopping works, and long prompts keep BOS and their tail.
+// the scorer's teacher forcing), stopping works, long prompts keep BOS and their tail, and the
+// batched entry points (generate_greedy_batch, explain_batch) equal the per-prompt ones on the CPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
+#include "kernels/check.h"
 #include "train/evaluate.h"
 #include "train/generate.h"
 
@@ -72,4 +74,39 @@ TEST(Generate, ExplainReturnsOneLine) {
   const std::string text = train::explain(mb, tok, card, ex, "A", 10);
   EXPECT_LE(text.size(), 10u * 4);
   EXPECT_EQ(text.find('\n'), std::string::npos);
+}
+
+TEST(Generate, BatchOnTheCpuEqualsOnePromptAtATime) {
+  model::Model m(small(), 4, 64);
+  m.init_weights(8);
+  std::vector<std::vector<int32_t>> prompts = {{256, 72, 101}, {256}, {256, 1, 2, 3, 4, 5, 6}};
+  std::vector<int32_t> longer{256};  // longer than the context: the sliding window
+  for (int i = 0; i < 70; ++i) longer.push_back(65 + i % 26);
+  prompts.push_back(longer);
+  // A stop token that the first prompt emits, so that stopping is exercised too.
+  const int32_t stop = train::generate_greedy(m, prompts[0], 10, -1)[4];
+  for (int32_t s : {int32_t(-1), stop}) {
+    const auto batch = train::generate_greedy_batch(m, prompts, 10, s);
+    ASSERT_EQ(batch.size(), prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(batch[i], train::generate_greedy(m, prompts[i], 10, s)) << "prompt " << i;
+  }
+  EXPECT_LT(train::generate_greedy_batch(m, prompts, 10, stop)[0].size(), 10u);
+  EXPECT_THROW(train::generate_greedy_batch(m, {{256}, {}}, 4, -1), flame::Error);
+}
+
+TEST(Generate, ExplainBatchEqualsExplainPerItem) {
+  model::ModelConfig big = small();
+  big.max_seq_len = 512;
+  model::Model m(big, 2, 512);
+  m.init_weights(13);
+  const data::ByteTokenizer tok;
+  const auto& card = data::synthetic_card("synth_refusal");
+  const auto exs = data::generate_synthetic(card.name, data::Split::dev, 3, 4);
+  const std::vector<std::string> verdicts = {"A", "B", "A"};
+  const auto texts = train::explain_batch(m, tok, card, exs, verdicts, 8);
+  ASSERT_EQ(texts.size(), exs.size());
+  for (size_t i = 0; i < exs.size(); ++i)
+    EXPECT_EQ(texts[i], train::explain(m, tok, card, exs[i], verdicts[i], 8)) << "item " << i;
+  EXPECT_THROW(train::explain_batch(m, tok, card, exs, {"A"}, 8), flame::Error);
 }

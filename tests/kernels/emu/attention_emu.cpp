@@ -3,9 +3,11 @@
 // and compares them with the fp32 CPU reference, with the tolerances of
 // tests/kernels/test_cuda_attention.cpp. Needs no GPU: a check of the kernels' indexing, fragment
 // layouts, masking, tile skipping and barriers before (or without) a device run.
-// Not part of the CMake build (it compiles the .cu as host C++). Build and run from the repo root:
-//   g++ -std=c++20 -O2 -fopenmp -I. -I/usr/local/cuda/include tests/kernels/emu/attention_emu.cpp \
-//       kernels/cpu/attention.cpp -o /tmp/attention_emu && /tmp/attention_emu [quick|full] [sched]
+// Built by CMake as `attention_emu` (host C++, when the CUDA headers are found) and run by ctest as
+// AttentionEmu.QuickSchedule1/2. By hand, from the repo root:
+//   g++ -std=c++20 -O2 -fopenmp -I. -I/usr/local/cuda/include -o /tmp/attention_emu
+//       tests/kernels/emu/attention_emu.cpp kernels/cpu/attention.cpp   (one line)
+//   /tmp/attention_emu [quick|full] [sched]
 // (add -fsanitize=address,undefined for out-of-bounds checks; sched: see flame_emu.h).
 #define FLAME_ATTN_EMULATE 1
 #ifndef FLAME_WITH_CUDA
