@@ -15,7 +15,7 @@ rm -rf build-bundle && mkdir -p build-bundle/lib
 for t in "${targets[@]}"; do cp build-gpu/$t build-bundle/; done
 strip build-bundle/test_* build-bundle/bench_* build-bundle/flame 2>/dev/null || true
 # Non-system libraries, minus the CUDA ones the device has (they are hundreds of MB).
-ldd build-bundle/test_model build-bundle/test_kernels | awk '/=>/{print $3}' | sort -u |
+ldd build-bundle/test_model build-bundle/test_kernels build-bundle/test_train | awk '/=>/{print $3}' | sort -u |
   grep -vE 'lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|cuda|cudart|cublas|cublasLt)\.so|ld-linux' |
   while read -r lib; do cp -L "$lib" build-bundle/lib/; done
 cat > build-bundle/run.sh <<'RUN'
@@ -29,10 +29,12 @@ export FLAME_CUDA_SYNC_TIMEOUT_S=30
 nvidia-smi --query-gpu=name --format=csv,noheader > $OUT/gpu.txt 2>&1
 timeout 45 $B/test_kernels --gtest_filter='Cuda*' > $OUT/cuda_kernels.log 2>&1; echo "kernels rc=$?" >> $OUT/rc.txt
 timeout 45 $B/test_model --gtest_filter='CudaModel*' > $OUT/cuda_model.log 2>&1; echo "model rc=$?" >> $OUT/rc.txt
+# (TrainCuda runs the flame binary by its build path: tools/device_check.sh runs it)
+timeout 60 $B/test_train --gtest_filter='ScoringCuda*:GenerateCuda*' > $OUT/cuda_train.log 2>&1; echo "train rc=$?" >> $OUT/rc.txt
 ( timeout 15 $B/bench_attention 10; timeout 10 $B/bench_layernorm; timeout 10 $B/bench_adamw
   timeout 10 $B/bench_cross_entropy; timeout 25 $B/bench_train_gpt2 16 10 ) > $OUT/bench.log 2>&1
 ( timeout 25 python3 bench/torch_ops.py; timeout 25 python3 bench/torch_attention.py 10 ) > $OUT/torch.log 2>&1
-grep -hE "PASSED|FAILED" $OUT/cuda_*.log | tail -6; cat $OUT/rc.txt
+grep -hE "PASSED|FAILED" $OUT/cuda_*.log | tail -9; cat $OUT/rc.txt
 cat $OUT/bench.log $OUT/torch.log | grep -v "^#" | head -40
 RUN
 chmod +x build-bundle/run.sh
