@@ -190,13 +190,16 @@ ModelConfig load_model_config(const YAML::Node& node) {
   return c;
 }
 
-ModelConfig load_model_preset(const std::string& path) {
-  YAML::Node root;
+YAML::Node load_yaml_file(const std::string& path, const std::string& error_prefix) {
   try {
-    root = YAML::LoadFile(path);
+    return YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
-    config_error("model preset " + path + ": " + e.what());
+    throw Error(error_prefix + path + ": invalid YAML: " + e.what());
   }
+}
+
+ModelConfig load_model_preset(const std::string& path) {
+  const YAML::Node root = load_yaml_file(path, "model preset ");
   try {
     return load_model_config(root);
   } catch (const Error& e) {

@@ -507,12 +507,7 @@ FlameWeights read_flame_model(const std::string& dir) {
                 ": no model.safetensors (expected a flame model directory, e.g. "
                 "runs/<name>/ckpt/step-N or the output of flame import-hf)");
   if (!fs::is_regular_file(yaml_path)) throw Error(dir + ": no config.yaml");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(yaml_path.string());
-  } catch (const YAML::Exception& e) {
-    throw Error(yaml_path.string() + ": invalid YAML: " + e.what());
-  }
+  const YAML::Node root = load_yaml_file(yaml_path.string(), "");
   if (!root.IsMap() || !root["model"] || !root["model"].IsMap())
     throw Error(yaml_path.string() + ": no `model:` section");
   // A run's resolved config also names the preset its model section came from: not a field.

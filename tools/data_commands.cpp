@@ -14,6 +14,7 @@
 #include "data/sp_tokenizer.h"
 #include "data/stats.h"
 #include "kernels/check.h"
+#include "model/config_yaml.h"
 #include "train/config.h"
 
 namespace fs = std::filesystem;
@@ -24,12 +25,7 @@ namespace {
 
 data::PrepareConfig load_prepare(const std::string& path, const std::vector<std::string>& ovr) {
   if (!fs::is_regular_file(path)) throw Error("data config file not found: " + path);
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw Error("data config " + path + ": invalid YAML: " + e.what());
-  }
+  YAML::Node root = model::load_yaml_file(path, "data config ");
   for (const auto& o : ovr) train::apply_override(root, o);
   return data::parse_prepare_config(root);
 }

@@ -203,11 +203,7 @@ ModelSection parse_model(Section s, const data::Tokenizer* tok, const std::strin
                      YAML::Dump(merged[kv.first.Scalar()]) + ")");
   } else {
     m.preset_path = resolve_preset(m.preset, base_dir);
-    try {
-      merged = YAML::LoadFile(m.preset_path);
-    } catch (const YAML::Exception& e) {
-      config_error("model.preset " + m.preset_path + ": " + e.msg);
-    }
+    merged = model::load_yaml_file(m.preset_path, "config error: model.preset ");
   }
   if (!merged || merged.IsNull()) merged = YAML::Node(YAML::NodeType::Map);
   if (!merged.IsMap()) config_error("model.preset " + m.preset_path + " is not a map of model keys");
@@ -372,15 +368,7 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw Error("config file not found: " + path);
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    std::ostringstream os;
-    os << "config error: " << path << ":" << e.mark.line + 1 << ":" << e.mark.column + 1 << ": "
-       << e.msg;
-    throw Error(os.str());
-  }
+  YAML::Node root = model::load_yaml_file(path, "config error: ");
   for (const auto& kv : overrides) apply_override(root, kv);
   return parse_config(root, fs::path(path).parent_path().string());
 }

@@ -19,6 +19,7 @@
 #include "data/shard.h"
 #include "data/synthetic.h"
 #include "kernels/check.h"
+#include "model/config_yaml.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
 
@@ -258,12 +259,7 @@ EvalSuite parse_eval_suite(const YAML::Node& root, const std::string& origin,
 
 EvalSuite load_eval_suite(const std::string& path) {
   if (!fs::is_regular_file(path)) throw Error("eval suite file not found: " + path);
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw Error("eval suite " + path + ": invalid YAML: " + e.what());
-  }
+  const YAML::Node root = model::load_yaml_file(path, "eval suite ");
   EvalSuite s = parse_eval_suite(root, path, fs::path(path).parent_path().string());
   s.path = path;
   return s;

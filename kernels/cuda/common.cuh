@@ -58,8 +58,7 @@ inline void dispatch_width(int width, F&& f) {
 
 // Row kernels that keep a whole row in registers (one warp per row, each lane K chunks of W
 // elements): f(std::integral_constant<int, K>{}) with K = the chunks a lane needs for C columns
-// when that is at most kMaxRowChunks, else K = 0 (the kernel's streaming loop, any C).
-constexpr int kMaxRowChunks = 4;
+// when that is at most 4, else K = 0 (the kernel's streaming loop, any C).
 template <class F>
 inline void dispatch_row_chunks(int C, int width, F&& f) {
   const int k = (C + 32 * width - 1) / (32 * width);
@@ -67,7 +66,7 @@ inline void dispatch_row_chunks(int C, int width, F&& f) {
     case 1: f(std::integral_constant<int, 1>{}); break;
     case 2: f(std::integral_constant<int, 2>{}); break;
     case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, kMaxRowChunks>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
     default: f(std::integral_constant<int, 0>{});
   }
 }

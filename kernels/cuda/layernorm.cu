@@ -3,8 +3,8 @@
 // rounds it to bf16 and stores it as the residual output, so the statistics are those of the
 // values backward will read) and sums it; pass 2 re-reads it for the variance around the mean
 // (two-pass, like the CPU reference: no cancellation for rows with a large mean); pass 3 writes
-// y = (x - mean) * rstd * w + b. Rows of up to 32*8*kMaxRowChunks columns (1024 with packed
-// accesses) stay in registers between the passes (dispatch_row_chunks); wider rows are re-read,
+// y = (x - mean) * rstd * w + b. Rows of up to 1024 columns with packed accesses (4 chunks of 8
+// per lane) stay in registers between the passes (dispatch_row_chunks); wider rows are re-read,
 // hitting L1/L2 (a row is a few KB), each lane re-reading only the addresses it wrote itself, so
 // the fused in-place case needs no fence. Both variants sum in the same order: same bits.
 // Backward: one warp per row, rows dealt round-robin over a fixed grid. Per row: pass 1 forms

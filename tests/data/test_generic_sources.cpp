@@ -2,8 +2,6 @@
 // it reads, and the cards under configs/tasks/collection/ (they load, name a registered converter,
 // and their mappings fit records shaped like each dataset's published schema).
 #include <gtest/gtest.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -16,41 +14,14 @@
 #include "data/convert.h"
 #include "data/task.h"
 #include "kernels/check.h"
+#include "tests/temp_dir.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("flame_fields_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-             std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-  void write(const std::string& rel, const std::string& text) const {
-    const fs::path p = path_ / rel;
-    fs::create_directories(p.parent_path());
-    if (p.extension() == ".gz") {
-      gzFile f = gzopen(p.c_str(), "wb");
-      ASSERT_NE(f, nullptr);
-      ASSERT_EQ(gzwrite(f, text.data(), unsigned(text.size())), int(text.size()));
-      gzclose(f);
-    } else {
-      std::ofstream(p, std::ios::binary) << text;
-    }
-  }
-
- private:
-  fs::path path_;
-};
+using flame_test::TempDir;
 
 TaskCard card(TaskType type, std::vector<std::string> inputs, std::vector<std::string> labels,
               std::map<std::string, std::string> options) {

@@ -2,7 +2,6 @@
 // tests on small fixtures in each source's schema (suite JudgmentSources), and the real files
 // when the raw folder exists (suite RawDataJudgment), against the counts SOURCES.md states.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -17,6 +16,7 @@
 #include "data/convert.h"
 #include "data/task.h"
 #include "kernels/check.h"
+#include "tests/temp_dir.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;
@@ -25,22 +25,7 @@ namespace {
 
 using Counts = std::map<std::string, long>;
 
-// A fresh directory under the system temp dir, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() /
-           ("flame_judg_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  void write(const std::string& rel, const std::string& text) const {
-    fs::create_directories((path / rel).parent_path());
-    std::ofstream(path / rel, std::ios::binary) << text;
-  }
-};
+using flame_test::TempDir;
 
 // The repository's card, with `files` pointed at a fixture.
 TaskCard card(const std::string& rel, const std::string& files = "") {
@@ -176,7 +161,7 @@ TEST(JudgmentSources, SummEditsLabelsAndBadItems) {
     {"id": "d", "doc": "Doc four.", "summary": "Sum four.", "label": 2},
     {"id": "e", "doc": "Doc five.", "summary": "Sum five.", "label": 1}])");
   std::vector<Example> ex;
-  const auto r = run(card("summedits/summedits", "s/summedits_x.json"), d.path.string(), ex);
+  const auto r = run(card("summedits/summedits", "s/summedits_x.json"), d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(labels(ex), (Counts{{"Yes", 2}, {"No", 1}}));
@@ -210,7 +195,7 @@ TEST(JudgmentSources, QagsMajorityPerSentence) {
               line("A4.", sentence("even", {"yes", "no"})) +
               R"({"summary_sentences": []})" + "\n");
   std::vector<Example> ex;
-  const auto r = run(card("qags/qags_sentence", "q/mturk_x.jsonl"), d.path.string(), ex);
+  const auto r = run(card("qags/qags_sentence", "q/mturk_x.jsonl"), d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 2);  // record 3 fails as a whole: its good first sentence is not kept
   EXPECT_EQ(in(ex[0], "article"), "The article.");
@@ -236,7 +221,7 @@ TEST(JudgmentSources, BeginTsvWithoutQuoting) {
           "t5\twow\tK5\tM5\tFully attributable\n");
   std::vector<Example> ex;
   TaskCard c = card("begin/begin_attribution", "b/begin_dev_x.tsv");
-  auto r = run(c, d.path.string(), ex);
+  auto r = run(c, d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(labels(ex),
@@ -251,7 +236,7 @@ TEST(JudgmentSources, BeginTsvWithoutQuoting) {
   // binary: Generic joins Not fully attributable (the card then lists two labels).
   c.options["binary"] = "true";
   c.labels = {"Fully attributable", "Not fully attributable"};
-  r = run(c, d.path.string(), ex);
+  r = run(c, d.str(), ex);
   EXPECT_EQ(labels(ex), (Counts{{"Fully attributable", 1}, {"Not fully attributable", 2}}));
 }
 
@@ -269,7 +254,7 @@ TEST(JudgmentSources, HaluEvalYesNo) {
           R"({"ID": "4", "user_query": "Q4", "hallucination": "no"})"
           "\n");
   std::vector<Example> ex;
-  const auto r = run(card("halueval/halueval_general", "h/general_data.json"), d.path.string(), ex);
+  const auto r = run(card("halueval/halueval_general", "h/general_data.json"), d.str(), ex);
   EXPECT_EQ(r.records, 4);
   ASSERT_EQ(r.examples, 2);
   EXPECT_EQ(in(ex[0], "query"), "Q1");
@@ -307,7 +292,7 @@ TEST(JudgmentSources, FactcheckResponseLevel) {
   d.write("f/Factbench.jsonl", kFactbench);
   std::vector<Example> ex;
   TaskCard c = card("factcheck_gpt/factcheck_response", "f/Factbench.jsonl");
-  auto r = run(c, d.path.string(), ex);
+  auto r = run(c, d.str(), ex);
   EXPECT_EQ(r.records, 7);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(in(ex[0], "prompt"), "P-felm-wk");
@@ -321,7 +306,7 @@ TEST(JudgmentSources, FactcheckResponseLevel) {
   EXPECT_TRUE(has_bad(r, "Factbench.jsonl:line 5", "maybe")) << bad_list(r);
 
   c.options.erase("exclude_sources");  // the HaluEval rows come back
-  r = run(c, d.path.string(), ex);
+  r = run(c, d.str(), ex);
   EXPECT_EQ(r.examples, 4);
   EXPECT_EQ(in(ex[0], "prompt"), "P-halueval-dolly15k");
 }
@@ -331,7 +316,7 @@ TEST(JudgmentSources, FactcheckClaimLevel) {
   d.write("f/Factbench.jsonl", kFactbench);
   std::vector<Example> ex;
   const auto r =
-      run(card("factcheck_gpt/factcheck_claims", "f/Factbench.jsonl"), d.path.string(), ex);
+      run(card("factcheck_gpt/factcheck_claims", "f/Factbench.jsonl"), d.str(), ex);
   EXPECT_EQ(r.records, 7);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(in(ex[0], "claim"), "c1");
@@ -367,7 +352,7 @@ TEST(JudgmentSources, WiceLabelsAndEvidenceLines) {
           R"({"label": "supported", "claim": "C5", "evidence": "not a list"})"
           "\n");
   std::vector<Example> ex;
-  const auto r = run(card("wice/wice_entailment", "w/dev.jsonl"), d.path.string(), ex);
+  const auto r = run(card("wice/wice_entailment", "w/dev.jsonl"), d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(in(ex[0], "claim"), "C1");
@@ -389,7 +374,7 @@ TEST(JudgmentSources, ColaHeaderlessTsv) {
           "gj04\tyes\t\tBad label.\n"
           "gj04\t1\tToo few fields.\n");
   std::vector<Example> ex;
-  const auto r = run(card("cola/cola_acceptability", "c/in_domain_dev.tsv"), d.path.string(), ex);
+  const auto r = run(card("cola/cola_acceptability", "c/in_domain_dev.tsv"), d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(in(ex[0], "sentence"), "The book was written by John.");
@@ -417,7 +402,7 @@ TEST(JudgmentSources, IceScoreOneExamplePerCandidate) {
      "0": "    pass\n", "grade-0": {"execution": 2}}])");
   std::vector<Example> ex;
   const auto r = run(card("ice_score/humaneval_execution", "i/humaneval_python_grade.json"),
-                     d.path.string(), ex);
+                     d.str(), ex);
   EXPECT_EQ(r.records, 3);
   ASSERT_EQ(r.examples, 3);  // problems 2 and 3 fail as a whole
   EXPECT_EQ(in(ex[0], "problem"), "def f(x):\n    \"\"\"Twice x.\"\"\"\n");
@@ -450,7 +435,7 @@ TEST(JudgmentSources, MrGsm8kFirstErrorStep) {
                                        rec("wrong", "\"two\"", reason) + "]");
   std::vector<Example> ex;
   const auto r =
-      run(card("mr_gsm8k/mr_gsm8k_first_error", "m/x_eval_results.json"), d.path.string(), ex);
+      run(card("mr_gsm8k/mr_gsm8k_first_error", "m/x_eval_results.json"), d.str(), ex);
   EXPECT_EQ(r.records, 5);
   ASSERT_EQ(r.examples, 1);
   EXPECT_EQ(in(ex[0], "question"), "Q?");
@@ -487,7 +472,7 @@ TEST(JudgmentSources, WmtMqmJoinsScoresWithSegments) {
           "sysA -5.0 1 extra\n");
   std::vector<Example> ex;
   TaskCard c = card("wmt_mqm/wmt_mqm_ted_en_de", "m/mqm_x.avg_seg_scores.tsv, m/mqm_x.tsv");
-  const auto r = run(c, d.path.string(), ex);
+  const auto r = run(c, d.str(), ex);
   EXPECT_EQ(r.records, 5 + 7);  // annotation rows + score rows
   ASSERT_EQ(r.examples, 3);
   EXPECT_EQ(in(ex[0], "source"), "Hello \"world\".");
@@ -506,14 +491,14 @@ TEST(JudgmentSources, WmtMqmJoinsScoresWithSegments) {
 
   c.options["thresholds"] = "0, -2";  // three levels: 3 / 2 / 1
   c.labels = {"1", "2", "3"};
-  run(c, d.path.string(), ex);
+  run(c, d.str(), ex);
   ASSERT_EQ(ex.size(), 3u);
   EXPECT_EQ(ex[0].label(), "2");
   EXPECT_EQ(ex[1].label(), "3");
   EXPECT_EQ(ex[2].label(), "1");
 
   c.options["files"] = "m/mqm_x.tsv";  // the scores file is required
-  EXPECT_THROW(run(c, d.path.string(), ex), flame::Error);
+  EXPECT_THROW(run(c, d.str(), ex), flame::Error);
 }
 
 TEST(JudgmentSources, MlqePeReadsTheTsvInsideTheArchive) {
@@ -527,11 +512,11 @@ TEST(JudgmentSources, MlqePeReadsTheTsvInsideTheArchive) {
       "4\tS5\tT5\t[100]\t100.0\t[]\t0\t-0.1\n"
       "5\tS6\tT6\t[]\tabc\t[]\t0\t-0.1\n"
       "6\tS7\tT7\t[]\t101\t[]\t0\t-0.1\n";
-  write_tar_gz(d.path / "ende-dev.tar.gz",
+  write_tar_gz(d.path() / "ende-dev.tar.gz",
                {{"en-de-dev/dev.doc_ids", "1\n2\n"}, {"en-de-dev/dev.ende.df.short.tsv", tsv}});
   std::vector<Example> ex;
   TaskCard c = card("mlqe_pe/mlqe_pe_en_de", "ende-dev.tar.gz");
-  const auto r = run(c, d.path.string(), ex);
+  const auto r = run(c, d.str(), ex);
   EXPECT_EQ(r.records, 7);
   ASSERT_EQ(r.examples, 5);
   EXPECT_EQ(in(ex[0], "source"), "\"Quoted\" source.");
@@ -544,9 +529,9 @@ TEST(JudgmentSources, MlqePeReadsTheTsvInsideTheArchive) {
   EXPECT_TRUE(has_bad(r, where + "7", "abc")) << bad_list(r);
   EXPECT_TRUE(has_bad(r, where + "8", "outside")) << bad_list(r);
 
-  write_tar_gz(d.path / "empty.tar.gz", {{"x/dev.doc_ids", "1\n"}});
+  write_tar_gz(d.path() / "empty.tar.gz", {{"x/dev.doc_ids", "1\n"}});
   c.options["files"] = "empty.tar.gz";
-  EXPECT_THROW(run(c, d.path.string(), ex), flame::Error);
+  EXPECT_THROW(run(c, d.str(), ex), flame::Error);
 }
 
 // --- The real files --------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 // written in each source's own schema, and (suite RawDataPreference) the real files when the
 // shared raw-data folder is present, checked against the counts SOURCES.md states.
 #include <gtest/gtest.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -14,39 +12,14 @@
 #include "data/convert.h"
 #include "data/task.h"
 #include "kernels/check.h"
+#include "tests/temp_dir.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder per test, removed afterwards; fixtures are written relative to it.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("flame_pref_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  void write(const std::string& rel, const std::string& text) const {
-    fs::create_directories((path_ / rel).parent_path());
-    std::ofstream(path_ / rel, std::ios::binary) << text;
-  }
-  void write_gz(const std::string& rel, const std::string& text) const {
-    fs::create_directories((path_ / rel).parent_path());
-    gzFile f = gzopen((path_ / rel).c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(gzwrite(f, text.data(), unsigned(text.size())), int(text.size()));
-    gzclose(f);
-  }
-
- private:
-  fs::path path_;
-};
+using flame_test::TempDir;
 
 TaskCard card_at(const std::string& rel) {
   return load_task_card(std::string(FLAME_SOURCE_DIR) + "/configs/tasks/" + rel);
@@ -142,7 +115,7 @@ TEST(PreferenceSources, HhRlhfSplitsTheLastTurnAndSkipsDivergentTranscripts) {
   text += nlohmann::json{{"chosen", "\n\nHuman: x\n\nAssistant: y"}}.dump() + "\n";
   text += hh_line("\n\nHuman: no reply", "\n\nHuman: no reply");
   text += "\n" + hh_line("\n\nHuman: q\n\nAssistant: good", "\n\nHuman: q\n\nAssistant: bad");
-  dir.write_gz("hh/test.jsonl.gz", text);
+  dir.write("hh/test.jsonl.gz", text);
   const TaskCard card = fixture_card("hh_rlhf/hh_rlhf_harmless.yaml", "hh/test.jsonl.gz");
   const Converted r = run(card, dir.str());
   ASSERT_EQ(r.examples.size(), 2u);
@@ -165,7 +138,7 @@ TEST(PreferenceSources, PairwiseLabelsAreBalancedInOneOrder) {
   for (int i = 0; i < 1000; ++i)
     text += hh_line("\n\nHuman: q" + std::to_string(i) + "\n\nAssistant: good",
                     "\n\nHuman: q" + std::to_string(i) + "\n\nAssistant: bad");
-  dir.write_gz("hh/many.jsonl.gz", text);
+  dir.write("hh/many.jsonl.gz", text);
   const TaskCard card = fixture_card("hh_rlhf/hh_rlhf_harmless.yaml", "hh/many.jsonl.gz");
   const Converted r = run(card, dir.str());
   ASSERT_EQ(r.examples.size(), 1000u);

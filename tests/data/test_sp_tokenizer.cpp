@@ -28,16 +28,21 @@ std::vector<std::string> corpus() {
   return c;
 }
 
-// Trained once for the suite (a second or two).
-const std::string& model_path() {
-  static const std::string path = [] {
-    const auto p = (fs::temp_directory_path() / ("flame_sp_" + std::to_string(::getpid()) + ".model")).string();
+// Trained once per test process (a second or two), removed when the process exits.
+struct SuiteModel {
+  std::string path =
+      (fs::temp_directory_path() / ("flame_sp_" + std::to_string(::getpid()) + ".model")).string();
+  SuiteModel() {
     SpTrainOptions o;
     o.vocab_size = 600;
-    train_sentencepiece(corpus(), o, p);
-    return p;
-  }();
-  return path;
+    train_sentencepiece(corpus(), o, path);
+  }
+  ~SuiteModel() { fs::remove(path); }
+};
+
+const std::string& model_path() {
+  static const SuiteModel model;
+  return model.path;
 }
 
 }  // namespace

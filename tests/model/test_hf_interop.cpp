@@ -3,7 +3,6 @@
 // Conv1D weights) with exact expected flame tensors, and the refusals (unknown type, missing
 // tensor, wrong shape, unsupported keys and features).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -16,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "../train/run_flame.h"
+#include "tests/train/run_flame.h"
 #include "data/tokenizer.h"
 #include "kernels/check.h"
 #include "model/config_yaml.h"
@@ -80,16 +79,9 @@ std::string error_of(const std::function<void()>& fn) {
 
 class HfInterop : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("flame_hf_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return tmp_.file(name); }
+  flame_test::TempDir tmp_{"hf"};
+  const fs::path& dir_ = tmp_.path();
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 // safetensors reader/writer: round trips over every dtype and odd shapes, refusal of each kind
 // of corrupt file with a message naming the problem, and exact bf16/f16 conversions.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include "kernels/check.h"
 #include "model/safetensors.h"
 #include "model_test_util.h"
+#include "tests/temp_dir.h"
 
 namespace flame::model {
 namespace {
@@ -25,15 +25,7 @@ namespace fs = std::filesystem;
 
 class Safetensors : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("flame_st_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
 
   // A file from a literal header and data section (for corruptions).
   std::string raw_file(const std::string& header, const std::string& data,
@@ -56,7 +48,8 @@ class Safetensors : public ::testing::Test {
     return ss.str();
   }
 
-  fs::path dir_;
+  flame_test::TempDir tmp_{"st"};
+  const fs::path& dir_ = tmp_.path();
 };
 
 // The message of the flame::Error that opening `p` throws ("" when it opens).

@@ -10,21 +10,14 @@
 #include <sstream>
 #include <string>
 
+#include "tests/temp_dir.h"
+
 namespace flame_test {
 
-struct Scratch {
-  std::filesystem::path dir;
-  explicit Scratch(const std::string& tag) {
-    dir = std::filesystem::temp_directory_path() /
-          ("flame_test_" + tag + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  ~Scratch() { std::filesystem::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name) << text;
-    return (dir / name).string();
-  }
+// A test's scratch folder (tests/temp_dir.h), also reachable as `dir`.
+struct Scratch : TempDir {
+  explicit Scratch(const std::string& tag) : TempDir("test_" + tag) {}
+  const std::filesystem::path& dir = path();
 };
 
 inline std::string slurp(const std::filesystem::path& p) {

@@ -13,23 +13,14 @@
 #include "model/config_yaml.h"
 #include "train/checkpoint.h"
 #include "tests/train/run_flame.h"
+#include "tests/train/small_model.h"
 
 using namespace flame;
 namespace fs = std::filesystem;
 
 namespace {
 
-model::ModelConfig small_config() {
-  model::ModelConfig c;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.d_model = 16;
-  c.d_ff = 32;
-  c.vocab_size = 258;
-  c.max_seq_len = 32;
-  return c;
-}
+model::ModelConfig small_config() { return flame_test::small_model_config(16, 32); }
 
 std::string config_yaml(const model::ModelConfig& c) {
   YAML::Node root;

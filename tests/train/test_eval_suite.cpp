@@ -14,6 +14,7 @@
 #include "kernels/check.h"
 #include "model/model.h"
 #include "tests/train/run_flame.h"
+#include "tests/train/small_model.h"
 #include "train/eval_suite.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
@@ -27,17 +28,8 @@ namespace {
 
 const std::string kRepo = FLAME_SOURCE_DIR;
 
-flame::model::ModelConfig small_config() {
-  flame::model::ModelConfig c;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.d_model = 32;
-  c.d_ff = 64;
-  c.vocab_size = 258;
-  c.max_seq_len = 1024;  // byte-level prompts with the card's instructions run to ~800 tokens
-  return c;
-}
+// One layer; byte-level prompts with the card's instructions run to ~800 tokens.
+flame::model::ModelConfig small_config() { return flame_test::small_model_config(32, 1024, 1); }
 
 // The error message of load_eval_suite on `yaml` (written as suite.yaml in s).
 std::string suite_error(const Scratch& s, const std::string& yaml) {

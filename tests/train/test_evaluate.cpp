@@ -10,6 +10,7 @@
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "model/model.h"
+#include "tests/train/small_model.h"
 #include "train/evaluate.h"
 
 using flame::train::Query;
@@ -17,17 +18,7 @@ using flame::train::QueryResult;
 
 namespace {
 
-flame::model::ModelConfig small_config() {
-  flame::model::ModelConfig c;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.d_model = 32;
-  c.d_ff = 64;
-  c.vocab_size = 258;
-  c.max_seq_len = 64;
-  return c;
-}
+flame::model::ModelConfig small_config() { return flame_test::small_model_config(); }
 
 std::vector<Query> random_queries(int n, uint64_t seed) {
   std::mt19937 rng(seed);

@@ -9,23 +9,14 @@
 #include "data/tokenizer.h"
 #include "kernels/check.h"
 #include "train/evaluate.h"
+#include "tests/train/small_model.h"
 #include "train/generate.h"
 
 using namespace flame;
 
 namespace {
 
-model::ModelConfig small() {
-  model::ModelConfig c;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.d_model = 32;
-  c.d_ff = 64;
-  c.vocab_size = 258;
-  c.max_seq_len = 64;
-  return c;
-}
+model::ModelConfig small() { return flame_test::small_model_config(); }
 
 }  // namespace
 
