@@ -15,7 +15,7 @@
 #include <string>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 
 namespace {

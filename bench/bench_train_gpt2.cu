@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "model/config_yaml.h"
 #include "model/cuda_model.h"

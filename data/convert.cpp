@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

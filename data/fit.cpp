@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "data/render.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <hdf5.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 #define HDF5_CHECK(expr)                                                                    \
   ([&] {                                                                                    \

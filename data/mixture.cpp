@@ -8,8 +8,8 @@
 
 #include <cmath>
 
-#include "data/rng.h"
-#include "kernels/check.h"
+#include "core/rng.h"
+#include "core/error.h"
 
 namespace flame::data {
 

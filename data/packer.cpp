@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

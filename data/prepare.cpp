@@ -16,10 +16,10 @@
 
 #include "data/fit.h"
 #include "data/render.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/shard.h"
 #include "data/tokenizer_dir.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

@@ -9,15 +9,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string gunzip_file(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
@@ -60,7 +56,7 @@ std::string read_raw_file(const std::string& path, ExampleSink* sink) {
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw Error("cannot open " + path + ": " + ec.message());
   if (sink) sink->add_bytes(size_t(size));
-  if (ends_with(path, ".gz")) return gunzip_file(path);
+  if (path.ends_with(".gz")) return gunzip_file(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path);
   std::string s(size_t(size), '\0');

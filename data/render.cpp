@@ -3,7 +3,7 @@
 // every converter, the tokenizer corpus and the packer see the same text.
 #include "data/render.h"
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "data/rng.h"
-#include "kernels/check.h"
+#include "core/rng.h"
+#include "core/error.h"
 
 namespace flame::data {
 

@@ -7,7 +7,7 @@
 
 #include "data/mixture.h"
 #include "data/shard.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

@@ -16,9 +16,9 @@
 
 #include <algorithm>
 
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/synthetic_tasks.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

@@ -3,22 +3,17 @@
 // predicting the label. In particular no builder lets the label leak through length or position:
 // the two sides of a label use values of the same length distribution, and pairwise positions are
 // chosen by the balanced label, not by the builder.
+#include "core/strings.h"
 #include "data/synthetic_tasks.h"
 
 #include <algorithm>
 #include <map>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data::synth {
 
 namespace {
-
-std::string join(const std::vector<std::string>& words, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < words.size(); ++i) s += (i ? sep : "") + words[i];
-  return s;
-}
 
 std::string digits(const std::vector<int>& d) {
   std::string s;

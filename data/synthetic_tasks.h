@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/task.h"
 
 namespace flame::data::synth {

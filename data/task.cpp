@@ -1,4 +1,5 @@
 // Task cards: names of task types, pairwise swapping, and the YAML form of a card.
+#include "core/strings.h"
 #include "data/task.h"
 
 #include <yaml-cpp/yaml.h>
@@ -8,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 
@@ -55,12 +56,6 @@ namespace {
 
 const std::vector<std::string> kCategories = {"quality", "factuality", "safety",
                                               "coding",  "math",       "instruction"};
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s;
-}
 
 }  // namespace
 

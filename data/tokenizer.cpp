@@ -4,7 +4,7 @@
 
 #include "data/sp_tokenizer.h"
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

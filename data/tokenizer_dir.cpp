@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/sp_tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

@@ -8,10 +8,10 @@
 #include <cstdio>
 
 #include "data/render.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 namespace {

@@ -1,7 +1,23 @@
-// Pointwise activations: GELU (tanh approximation, as GPT-2) and SwiGLU (as Llama).
+// Pointwise activations: GELU (tanh approximation, as GPT-2) and SwiGLU (as Llama), and the MLP
+// activation kinds the model chooses from (activation_forward/backward dispatch on the kind, so a
+// new MLP type is a new enum value here plus its kernels).
 #pragma once
 
+namespace flame {
+
+enum class Activation { gelu, swiglu };
+// Whether mlp.fc produces two branches per row ([gate (F) | up (F)]) instead of one (F).
+constexpr bool is_gated(Activation a) { return a == Activation::swiglu; }
+
+}  // namespace flame
+
 namespace flame::cpu {
+
+// act (N,F) = activation of fch (N,F), or (N,2F) when gated
+void activation_forward(Activation kind, float* act, const float* fch, int N, int F);
+// dfch (N,F) or (N,2F) written from dact (N,F)
+void activation_backward(Activation kind, float* dfch, const float* fch, const float* dact, int N,
+                         int F);
 
 // out (N) = gelu_tanh(inp (N))
 void gelu_forward(float* out, const float* inp, long N);
@@ -21,6 +37,12 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, in
 
 namespace flame::cuda {
 using bf16 = __nv_bfloat16;
+
+// As the CPU's, bf16.
+void activation_forward(Activation kind, bf16* act, const bf16* fch, int N, int F,
+                        cudaStream_t stream);
+void activation_backward(Activation kind, bf16* dfch, const bf16* fch, const bf16* dact, int N,
+                         int F, cudaStream_t stream);
 
 // bf16 in and out, fp32 math, any sizes (vectorized when pointers are 16-byte aligned and, for
 // SwiGLU, F % 8 == 0).

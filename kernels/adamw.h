@@ -1,5 +1,27 @@
 // AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments.
 #pragma once
+#include <cstdint>
+
+namespace flame {
+
+struct AdamWConfig {
+  float lr, beta1, beta2, eps;
+  float weight_decay;  // applied only to elements inside a range with decay != 0
+  int step;            // 1-based step, for bias correction
+};
+
+// One tensor of the flat parameter buffer: elements [offset, offset + size) (indices into the
+// whole flat buffer) take weight decay iff decay != 0. The table lives in device memory, sorted
+// by offset, ranges disjoint; it is built once by the model (a few hundred entries at most).
+// Elements covered by no range are updated without decay (e.g. alignment padding).
+struct AdamWRange {
+  int64_t offset;
+  int64_t size;
+  int32_t decay;
+  int32_t pad = 0;
+};
+
+}  // namespace flame
 
 namespace flame::cpu {
 
@@ -30,22 +52,8 @@ void scale_inplace(float* x, long n, float s);
 namespace flame::cuda {
 using bf16 = __nv_bfloat16;
 
-struct AdamWConfig {
-  float lr, beta1, beta2, eps;
-  float weight_decay;  // applied only to elements inside a range with decay != 0
-  int step;            // 1-based step, for bias correction
-};
-
-// One tensor of the flat parameter buffer: elements [offset, offset + size) (indices into the
-// whole flat buffer) take weight decay iff decay != 0. The table lives in device memory, sorted
-// by offset, ranges disjoint; it is built once by the model (a few hundred entries at most).
-// Elements covered by no range are updated without decay (e.g. alignment padding).
-struct AdamWRange {
-  int64_t offset;
-  int64_t size;
-  int32_t decay;
-  int32_t pad = 0;
-};
+using flame::AdamWConfig;
+using flame::AdamWRange;
 
 // One launch over the flat buffer (or a shard of it): element i of the pointers is element
 // base + i of the flat buffer (base = 0 for the whole buffer, the shard start under ZeRO-1).

@@ -27,6 +27,26 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 void attention_decode(float* out, const float* q, const float* kcache, const float* vcache,
                       int start, int n, int Hq, int Hkv, int D);
 
+// ---- decoding against a KV cache, several sequences at once (both devices) ----
+// Several sequences ("rows") decode at once: n new tokens, token i of cache row row[i] at position
+// pos[i]. Per layer the cache holds kcache, vcache (rows, max_len, Hkv*D) (fp32 on the CPU, bf16 on the GPU): keys after RoPE
+// and values, token p of row r at [r, p]. Any D that is a multiple of 32 up to 256.
+struct DecodeShape {
+  int n;              // new tokens (all rows together)
+  int Hq, Hkv, D;     // query heads, key/value heads (Hq % Hkv == 0), head dim
+  int rows, max_len;  // cache shape per layer
+  long q_stride = 0;  // elements between consecutive tokens' q rows; 0 = Hq*D (packed)
+};
+
+// Token i attends to entries [0, pos[i]] of its cache row row[i] (its own k/v already there:
+// append first); q (n, q_stride) rotated queries, Hq heads first; out (n, Hq*D). Per token this is
+// the one-sequence attention_decode above.
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache,
+                      const int32_t* row, const int32_t* pos, const DecodeShape& s);
+// Writes the k and v heads of qkv (n, (Hq+2*Hkv)*D) into kcache, vcache at [row[i], pos[i]].
+void kv_cache_append(float* kcache, float* vcache, const float* qkv, const int32_t* row,
+                     const int32_t* pos, const DecodeShape& s);
+
 }  // namespace flame::cpu
 
 #ifdef FLAME_WITH_CUDA
@@ -58,16 +78,7 @@ void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout,
                         const int32_t* seg, void* scratch, const AttentionShape& s,
                         cudaStream_t stream);
 
-// ---- decoding against a KV cache (kernels/cuda/attention_decode.cu) ----
-// Several sequences ("rows") decode at once: n new tokens, token i of cache row row[i] at position
-// pos[i]. Per layer the cache holds kcache, vcache (rows, max_len, Hkv*D) bf16: keys after RoPE
-// and values, token p of row r at [r, p]. Any D that is a multiple of 32 up to 256.
-struct DecodeShape {
-  int n;              // new tokens (all rows together)
-  int Hq, Hkv, D;     // query heads, key/value heads (Hq % Hkv == 0), head dim
-  int rows, max_len;  // cache shape per layer
-  long q_stride = 0;  // elements between consecutive tokens' q rows; 0 = Hq*D (packed)
-};
+using flame::cpu::DecodeShape;
 
 // Token i attends to entries [0, pos[i]] of its row (its own k/v already there: append first),
 // fp32 scores and online softmax, scale 1/sqrt(D), query head h reads KV head h / (Hq/Hkv).

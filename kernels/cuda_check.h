@@ -1,11 +1,11 @@
 // CUDA-side error checks: one macro per library, each reporting expression, file and line by
-// throwing flame::Error (see kernels/check.h). Only included where FLAME_WITH_CUDA is defined.
+// throwing flame::Error (see core/error.h). Only included where FLAME_WITH_CUDA is defined.
 #pragma once
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 #define CUDA_CHECK(expr)                                                               \
   do {                                                                                 \

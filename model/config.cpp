@@ -6,7 +6,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 
 namespace flame::model {
@@ -188,14 +188,6 @@ ModelConfig load_model_config(const YAML::Node& node) {
   }
   validate_impl(c, true);
   return c;
-}
-
-YAML::Node load_yaml_file(const std::string& path, const std::string& error_prefix) {
-  try {
-    return YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw Error(error_prefix + path + ": invalid YAML: " + e.what());
-  }
 }
 
 ModelConfig load_model_preset(const std::string& path) {

@@ -2,11 +2,13 @@
 #pragma once
 #include <string>
 
+#include "kernels/activations.h"  // Activation: the MLP types
+
 namespace flame::model {
 
 enum class Norm { layernorm, rmsnorm };
 enum class PosEmb { learned, rope };
-enum class Mlp { gelu, swiglu };
+using Mlp = Activation;  // gelu (GPT-2) | swiglu (Llama)
 
 struct ModelConfig {
   int n_layer = 4;              // transformer blocks

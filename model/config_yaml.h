@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "core/yaml_file.h"
 #include "model/config.h"
 
 namespace flame::model {
@@ -18,11 +19,6 @@ ModelConfig load_model_config(const YAML::Node& node);
 ModelConfig load_model_preset(const std::string& path);
 // Every field, in declaration order (round-trips through load_model_config).
 YAML::Node to_yaml(const ModelConfig& c);
-
-// The YAML document in the file at `path`. A file that does not parse (or cannot be read)
-// throws flame::Error "<error_prefix><path>: invalid YAML: <yaml-cpp's reason, with line and
-// column>". Callers check that the file exists first, with their own message.
-YAML::Node load_yaml_file(const std::string& path, const std::string& error_prefix);
 
 // validate(c) but with vocab_size 0 allowed (a config still waiting for its tokenizer).
 void validate_allow_unset_vocab(const ModelConfig& c);

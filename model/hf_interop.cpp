@@ -29,7 +29,7 @@
 #include <set>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/param_layout.h"
 

@@ -1,102 +1,77 @@
-// Backward pass: the forward's ops in reverse, each through its *_backward kernel.
-// Kernel conventions (kernels/README.md): parameter gradients accumulate (+=); activation
-// gradients are written, except the norms' dinp which accumulates. The residual stream's
-// gradient dres is therefore zeroed once and then only ever accumulated into by the norms and
-// passed through unchanged by the residual additions (d(x + f(x)) = dres + f'(x)^T dres).
-#include <algorithm>
-
-#include "kernels/activations.h"
-#include "kernels/attention.h"
-#include "kernels/check.h"
-#include "kernels/cross_entropy.h"
-#include "kernels/embedding.h"
-#include "kernels/layernorm.h"
-#include "kernels/matmul.h"
-#include "kernels/rmsnorm.h"
-#include "kernels/rope.h"
-#include "model/model_impl.h"
+// Backward pass: the forward's ops in reverse, each through its backward op.
+// Op conventions (kernels/README.md): parameter gradients accumulate (+=); activation gradients
+// are written, except the norms' dinp which accumulates. The residual stream's gradient dres is
+// therefore zeroed once and then only ever accumulated into by the norms and passed through
+// unchanged by the residual additions (d(x + f(x)) = dres + f'(x)^T dres).
+#include "core/error.h"
+#include "model/model_state.h"
 
 namespace flame::model {
 
-namespace {
-
-// dinp += norm'(inp)^T dout; dw += ; db += (layernorm with bias only)
-void norm_backward(const ModelConfig& cfg, float* dinp, float* dw, float* db, const float* dout,
-                   const float* inp, const float* w, const float* mean, const float* rstd, int N,
-                   int C) {
-  if (cfg.norm == Norm::layernorm)
-    cpu::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
-  else
-    cpu::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
-}
-
-}  // namespace
-
 void Model::backward(float loss_norm) {
-  Impl& m = *impl_;
+  State& m = *s_;
+  Backend& be = *backend_;
   FLAME_CHECK(m.has_targets && m.logits_valid,
               "backward() needs a preceding forward() with targets (once per forward)");
   FLAME_CHECK(loss_norm > 0.0f, "backward: loss_norm " << loss_norm << " must be positive");
   const int N = m.b * m.t, C = m.C, V = m.V;
+  const int32_t* pos_d = m.i32(m.a.pos);
+  const int32_t* seg_d = m.i32(m.a.seg);
 
-  auto P = [&](size_t off) -> const float* {
-    return off == kAbsent ? nullptr : params_.data() + off;
+  // dinp += norm'(inp)^T dout; dw +=; db += (layernorm with bias only)
+  auto norm_backward = [&](void* dinp, const void* dout, const void* inp, size_t w, size_t bias,
+                           const float* mean, const float* rstd) {
+    be.norm_backward(cfg_.norm, dinp, m.G(w), m.G(bias), dout, inp, m.P(w), mean, rstd, N, C);
   };
-  auto G = [&](size_t off) -> float* { return off == kAbsent ? nullptr : grads_.data() + off; };
-  const int32_t* tok = m.tokens.data();
-  const int32_t* ps = m.pos.data();
-  const int32_t* sg = m.seg.data();
 
-  // dlogits (N,V) overwrites logits in place: the (N,V) buffer is the largest activation.
-  float* dlogits = m.act(m.logits);
-  cpu::cross_entropy_backward(dlogits, dlogits, m.targets.data(),
-                              m.has_mask ? m.mask.data() : nullptr, N, V, 1.0f, loss_norm);
+  // dlogits (N,V) overwrite the logits in place (the largest activation)
+  void* dlogits = m.act(m.a.logits);
+  be.cross_entropy_backward(dlogits, m.f32(m.a.losses), m.i32(m.a.targets),
+                            m.has_mask ? m.f32(m.a.mask) : nullptr, N, V, loss_norm);
   m.logits_valid = false;
+  m.has_targets = false;  // once per forward: the logits are gone
 
   // LM head: dln = dlogits @ W; dW += dlogits^T lnf (into dwte when tied)
-  float* dln = m.act(m.dln);    // (N,C)
-  float* dres = m.act(m.dres);  // (N,C)
+  void* dln = m.act(m.a.dln);    // (N,C)
+  void* dres = m.act(m.a.dres);  // (N,C)
   const size_t head = cfg_.tie_embeddings ? m.wte : m.lm_head;
-  cpu::matmul_backward(dln, G(head), nullptr, dlogits, m.act(m.lnf), P(head), N, C, V);
+  be.matmul_backward(dln, m.G(head), nullptr, dlogits, m.act(m.a.lnf), m.P(head), N, C, V);
 
   // final norm: dres is zeroed here, every later contribution accumulates into it
-  std::fill(dres, dres + long(N) * C, 0.0f);
-  const float* x_last = m.L > 0 ? m.act(m.la[m.L - 1].res3) : m.act(m.encoded);
-  norm_backward(cfg_, dres, G(m.lnf_w), G(m.lnf_b), dln, x_last, P(m.lnf_w), m.act(m.lnf_mean),
-                m.act(m.lnf_rstd), N, C);
+  be.zero(dres, size_t(N) * C * m.act_bytes);
+  const void* x_last = m.L > 0 ? m.act(m.a.la[size_t(m.L) - 1].res3) : m.act(m.a.encoded);
+  norm_backward(dres, dln, x_last, m.lnf_w, m.lnf_b, m.f32(m.a.lnf_mean), m.f32(m.a.lnf_rstd));
 
-  const cpu::AttentionShape shape{m.b, m.t, m.Hq, m.Hkv, m.D};
-  float* dmid = m.act(m.dmid);    // (N,C) datty or (N,F) dact
-  float* dwide = m.act(m.dwide);  // (N,QKV) dqkv or (N,F2) dfch
+  const AttentionShape shape{m.b, m.t, m.Hq, m.Hkv, m.D};
+  void* dmid = m.act(m.a.dmid);    // (N,C) datty or (N,F) dact
+  void* dwide = m.act(m.a.dwide);  // (N,QKV) dqkv or (N,F2) dfch
   for (int l = m.L - 1; l >= 0; --l) {
-    const LayerParams& p = m.lp[l];
-    const LayerActs& a = m.la[l];
-    const float* x = l > 0 ? m.act(m.la[l - 1].res3) : m.act(m.encoded);  // block input
+    const LayerParamOffsets& p = m.lp[size_t(l)];
+    const LayerActs& a = m.a.la[size_t(l)];
+    const void* x = l > 0 ? m.act(m.a.la[size_t(l) - 1].res3) : m.act(m.a.encoded);  // input
 
-    // MLP branch; dres holds d(res3)
-    cpu::matmul_backward(dmid, G(p.fcproj_w), G(p.fcproj_b), dres, m.act(a.fch_act), P(p.fcproj_w),
-                         N, m.F, C);
-    if (cfg_.mlp == Mlp::swiglu)
-      cpu::swiglu_backward(dwide, m.act(a.fch), dmid, N, m.F);
-    else
-      cpu::gelu_backward(dwide, m.act(a.fch), dmid, long(N) * m.F);
-    cpu::matmul_backward(dln, G(p.fc_w), G(p.fc_b), dwide, m.act(a.ln2), P(p.fc_w), N, C, m.F2);
-    norm_backward(cfg_, dres, G(p.ln2_w), G(p.ln2_b), dln, m.act(a.res2), P(p.ln2_w),
-                  m.act(a.ln2_mean), m.act(a.ln2_rstd), N, C);
+    // MLP branch; dres holds d(res3). dwide <- d(fch)
+    be.mlp_down_backward(cfg_.mlp, dwide, dmid, m.G(p.fcproj_w), m.G(p.fcproj_b), dres,
+                         m.act(a.fch_act), m.P(p.fcproj_w), m.act(a.fch), N, m.F, C);
+    be.matmul_backward(dln, m.G(p.fc_w), m.G(p.fc_b), dwide, m.act(a.ln2), m.P(p.fc_w), N, C,
+                       m.F2);
+    norm_backward(dres, dln, m.act(a.res2), p.ln2_w, p.ln2_b, m.f32(a.ln2_mean),
+                  m.f32(a.ln2_rstd));
 
     // attention branch; dres now holds d(res2)
-    cpu::matmul_backward(dmid, G(p.proj_w), G(p.proj_b), dres, m.act(a.atty), P(p.proj_w), N, C, C);
-    cpu::attention_backward(dwide, dmid, m.act(a.qkv), m.act(a.atty), m.act(a.lse), sg, shape);
+    be.matmul_backward(dmid, m.G(p.proj_w), m.G(p.proj_b), dres, m.act(a.atty), m.P(p.proj_w), N,
+                       C, C);
+    be.attention_backward(dwide, dmid, m.act(a.qkv), m.act(a.atty), m.f32(a.lse), seg_d, shape);
     // gradient w.r.t. the rotated q,k -> w.r.t. the matmul output (inverse rotation)
     if (cfg_.pos == PosEmb::rope)
-      cpu::rope_backward(dwide, ps, N, m.Hq + m.Hkv, m.D, m.QKV, cfg_.rope_theta);
-    cpu::matmul_backward(dln, G(p.qkv_w), G(p.qkv_b), dwide, m.act(a.ln1), P(p.qkv_w), N, C, m.QKV);
-    norm_backward(cfg_, dres, G(p.ln1_w), G(p.ln1_b), dln, x, P(p.ln1_w), m.act(a.ln1_mean),
-                  m.act(a.ln1_rstd), N, C);
+      be.rope_backward(dwide, pos_d, N, m.Hq + m.Hkv, m.D, m.QKV, cfg_.rope_theta);
+    be.matmul_backward(dln, m.G(p.qkv_w), m.G(p.qkv_b), dwide, m.act(a.ln1), m.P(p.qkv_w), N, C,
+                       m.QKV);
+    norm_backward(dres, dln, x, p.ln1_w, p.ln1_b, m.f32(a.ln1_mean), m.f32(a.ln1_rstd));
   }
 
   // dres = d(encoded): scatter into the embedding tables
-  cpu::embedding_backward(G(m.wte), G(m.wpe), dres, tok, ps, N, C);
+  be.embedding_backward(m.G(m.wte), m.G(m.wpe), dres, m.i32(m.a.tokens), pos_d, N, C);
 }
 
 }  // namespace flame::model

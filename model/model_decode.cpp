@@ -1,106 +1,174 @@
-// Incremental decoding with a KV cache (model.h): the forward of model_forward.cpp for n new
-// tokens of one sequence, whose attention reads the cached keys/values of every earlier token
-// instead of recomputing them. Only the last token's logits are computed.
+// Incremental decoding with a KV cache (model.h): the forward of model_forward.cpp for the new
+// tokens of several sequences at once, flattened into one (N,C) batch. Each token carries its
+// cache row and position; after the qkv projection and RoPE its keys/values are appended to its
+// row and the decode attention reads the row's cache instead of recomputing earlier tokens. No
+// backward follows, so every layer reuses layer 0's activation slices as scratch, and only the
+// rows' last tokens go through the LM head.
 #include <algorithm>
-#include <cstring>
+#include <string>
 
-#include "kernels/activations.h"
-#include "kernels/attention.h"
-#include "kernels/check.h"
-#include "kernels/embedding.h"
-#include "kernels/layernorm.h"
-#include "kernels/matmul.h"
-#include "kernels/residual.h"
-#include "kernels/rmsnorm.h"
-#include "kernels/rope.h"
-#include "model/model_impl.h"
+#include "core/error.h"
+#include "model/model_state.h"
 
 namespace flame::model {
 
-namespace {
-
-void norm(const ModelConfig& cfg, float* out, const float* inp, const float* w, const float* b,
-          int N, int C) {
-  std::vector<float> mean(static_cast<size_t>(N)), rstd(static_cast<size_t>(N));
-  if (cfg.norm == Norm::layernorm)
-    cpu::layernorm_forward(out, mean.data(), rstd.data(), inp, w, b, N, C, cfg.norm_eps);
-  else
-    cpu::rmsnorm_forward(out, rstd.data(), inp, w, N, C, cfg.norm_eps);
-}
-
-}  // namespace
-
-KvCache Model::new_kv_cache(int max_len) const {
+KvCache Model::new_kv_cache(int rows, int max_len) const {
+  FLAME_CHECK(rows >= 1 && rows <= B_, "KV cache of " << rows
+                                                      << " rows: the model was allocated for "
+                                                         "max_B = "
+                                                      << B_ << " rows per batch");
   FLAME_CHECK(max_len >= 1 && max_len <= cfg_.max_seq_len,
-              "KV cache of " << max_len << " tokens (the model's max_seq_len is "
+              "KV cache of " << max_len << " tokens per row (the model's max_seq_len is "
                              << cfg_.max_seq_len << ")");
-  const Impl& m = *impl_;
+  const State& m = *s_;
   KvCache c;
+  c.rows = rows;
   c.max_len = max_len;
-  const size_t n = size_t(m.L) * size_t(max_len) * size_t(m.Hkv) * size_t(m.D);
-  c.k.assign(n, 0.0f);
-  c.v.assign(n, 0.0f);
+  c.len.assign(size_t(rows), 0);
+  const size_t bytes = size_t(m.L) * rows * max_len * size_t(m.Hkv) * m.D * m.act_bytes;
+  // Never read before written (attention stops at each token's position), but zeroed (alloc)
+  // so that a bug shows up as wrong numbers rather than as whatever the allocation held.
+  c.k = backend_->alloc(bytes);
+  c.v = backend_->alloc(bytes);
   return c;
 }
 
-std::vector<float> Model::decode(KvCache& cache, const int32_t* tokens, int n) const {
-  const Impl& m = *impl_;
-  const int C = m.C, V = m.V, KV = m.Hkv * m.D, start = cache.len;
+std::vector<float> Model::decode(KvCache& cache, const int32_t* tokens, int n) {
   FLAME_CHECK(tokens != nullptr && n >= 1, "decode: no tokens");
-  FLAME_CHECK(start + n <= cache.max_len, "decode: " << start + n << " tokens exceed the KV cache ("
-                                                     << cache.max_len << ")");
-  FLAME_CHECK(cache.k.size() == size_t(m.L) * size_t(cache.max_len) * size_t(KV),
+  std::vector<std::vector<int32_t>> feed(size_t(cache.rows));
+  FLAME_CHECK(!feed.empty(), "decode: the KV cache has no rows");
+  feed[0].assign(tokens, tokens + n);
+  std::vector<float> out = decode(cache, feed);
+  out.resize(size_t(s_->V));  // row 0
+  return out;
+}
+
+std::vector<float> Model::decode(KvCache& cache,
+                                 const std::vector<std::vector<int32_t>>& new_tokens) {
+  State& m = *s_;
+  Backend& be = *backend_;
+  const int C = m.C, V = m.V, KV = m.Hkv * m.D, rows = cache.rows;
+  const size_t layer_cache_bytes = size_t(rows) * cache.max_len * KV * m.act_bytes;
+  FLAME_CHECK(cache.k.bytes() == size_t(m.L) * layer_cache_bytes &&
+                  cache.len.size() == size_t(rows),
               "decode: the KV cache was made for another model");
-  for (int i = 0; i < n; ++i)
-    FLAME_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token " << tokens[i] << " outside [0,"
-                                                                  << V << ")");
-  auto P = [&](size_t off) -> const float* {
-    return off == kAbsent ? nullptr : params_.data() + off;
-  };
-  std::vector<int32_t> pos(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) pos[size_t(i)] = start + i;
-  std::vector<float> x(size_t(n) * C), h(size_t(n) * C), qkv(size_t(n) * m.QKV),
-      q(size_t(n) * m.Hq * m.D), att(size_t(n) * C), fch(size_t(n) * m.F2), act(size_t(n) * m.F);
-  cpu::embedding_forward(x.data(), tokens, pos.data(), P(m.wte), P(m.wpe), n, C);
+  FLAME_CHECK(int(new_tokens.size()) == rows, "decode: " << new_tokens.size()
+                                                         << " token lists for a cache of " << rows
+                                                         << " rows (one per row, empty = skip)");
 
-  for (int l = 0; l < m.L; ++l) {
-    const LayerParams& p = m.lp[size_t(l)];
-    float* kc = cache.k.data() + size_t(l) * size_t(cache.max_len) * KV;
-    float* vc = cache.v.data() + size_t(l) * size_t(cache.max_len) * KV;
-    // (n,C) -> (n,QKV): [q heads | k heads | v heads] per token, q and k rotated at their positions
-    norm(cfg_, h.data(), x.data(), P(p.ln1_w), P(p.ln1_b), n, C);
-    cpu::matmul_forward(qkv.data(), h.data(), P(p.qkv_w), P(p.qkv_b), n, C, m.QKV);
-    if (cfg_.pos == PosEmb::rope)
-      cpu::rope_forward(qkv.data(), pos.data(), n, m.Hq + m.Hkv, m.D, m.QKV, cfg_.rope_theta);
-    const int qw = m.Hq * m.D;
-    for (int i = 0; i < n; ++i) {
-      const float* row = qkv.data() + size_t(i) * m.QKV;
-      std::memcpy(q.data() + size_t(i) * qw, row, sizeof(float) * size_t(qw));
-      std::memcpy(kc + size_t(start + i) * KV, row + qw, sizeof(float) * size_t(KV));
-      std::memcpy(vc + size_t(start + i) * KV, row + qw + KV, sizeof(float) * size_t(KV));
+  // ---- host-side inputs and checks: token i of the batch, its row and position; the batch row
+  // of each advanced row's last token.
+  std::vector<int32_t> tokens, pos, row, last;
+  std::vector<int> last_row;  // cache row of each entry of `last`
+  for (int r = 0; r < rows; ++r) {
+    const auto& nt = new_tokens[size_t(r)];
+    if (nt.empty()) continue;
+    const int start = cache.len[size_t(r)];
+    FLAME_CHECK(start >= 0 && start + int(nt.size()) <= cache.max_len,
+                "decode: row " << r << " would hold " << start + nt.size()
+                               << " tokens, the KV cache holds " << cache.max_len << " per row");
+    for (size_t j = 0; j < nt.size(); ++j) {
+      FLAME_CHECK(nt[j] >= 0 && nt[j] < V, "decode: token " << nt[j] << " (row " << r << ", new "
+                                                            << j << ") outside [0," << V << ")");
+      tokens.push_back(nt[j]);
+      pos.push_back(start + int(j));
+      row.push_back(r);
     }
-    cpu::attention_decode(att.data(), q.data(), kc, vc, start, n, m.Hq, m.Hkv, m.D);
-    cpu::matmul_forward(h.data(), att.data(), P(p.proj_w), P(p.proj_b), n, C, C);
-    cpu::accumulate(x.data(), h.data(), long(n) * C);  // x = x + attention branch
-
-    norm(cfg_, h.data(), x.data(), P(p.ln2_w), P(p.ln2_b), n, C);
-    cpu::matmul_forward(fch.data(), h.data(), P(p.fc_w), P(p.fc_b), n, C, m.F2);
-    if (cfg_.mlp == Mlp::swiglu)
-      cpu::swiglu_forward(act.data(), fch.data(), n, m.F);
-    else
-      cpu::gelu_forward(act.data(), fch.data(), long(n) * m.F);
-    cpu::matmul_forward(h.data(), act.data(), P(p.fcproj_w), P(p.fcproj_b), n, m.F, C);
-    cpu::accumulate(x.data(), h.data(), long(n) * C);  // x = x + MLP branch
+    last.push_back(int32_t(tokens.size()) - 1);
+    last_row.push_back(r);
   }
-  cache.len = start + n;
+  const int N = int(tokens.size()), R = int(last.size());
+  std::vector<float> out(size_t(rows) * V, 0.0f);
+  if (N == 0) return out;
+  FLAME_CHECK(N <= B_ * T_, "decode: " << N
+                                       << " new tokens in one call, the arena holds max_B*max_T = "
+                                       << B_ * T_ << " (split the rows over several calls)");
 
-  // Final norm and the head for the last token only.
-  const float* last = x.data() + size_t(n - 1) * C;
-  norm(cfg_, h.data(), last, P(m.lnf_w), P(m.lnf_b), 1, C);
-  std::vector<float> logits(static_cast<size_t>(V));
-  const float* head = cfg_.tie_embeddings ? P(m.wte) : P(m.lm_head);
-  cpu::matmul_forward(logits.data(), h.data(), head, nullptr, 1, C, V);
-  return logits;
+  // The arena is scratch from here on: the last forward's logits and saved activations are gone.
+  m.logits_valid = false;
+  m.has_targets = false;
+  be.wait("decode (work queued before it)");  // as forward(): report earlier faults here
+  // The int32 input slices hold N entries each; seg holds the rows, targets the gather indices.
+  be.upload(m.i32(m.a.tokens), tokens.data(), tokens.size() * sizeof(int32_t));
+  be.upload(m.i32(m.a.pos), pos.data(), pos.size() * sizeof(int32_t));
+  be.upload(m.i32(m.a.seg), row.data(), row.size() * sizeof(int32_t));
+  be.upload(m.i32(m.a.targets), last.data(), last.size() * sizeof(int32_t));
+  const int32_t* pos_d = m.i32(m.a.pos);
+  const int32_t* row_d = m.i32(m.a.seg);
+
+  // Scratch: layer 0's slices for every layer (unused when L == 0), lnf's statistics for every
+  // norm (nothing reads them back).
+  const LayerActs a = m.a.la.empty() ? LayerActs{} : m.a.la[0];
+  float* mean = m.f32(m.a.lnf_mean);
+  float* rstd = m.f32(m.a.lnf_rstd);
+  auto norm = [&](void* out_, const void* inp, size_t w, size_t bias) {
+    be.norm_forward(cfg_.norm, out_, mean, rstd, inp, m.P(w), m.P(bias), N, C, cfg_.norm_eps);
+  };
+  // res_out = resid + delta; out = norm(res_out). res_out never aliases resid (see below).
+  auto norm_residual = [&](void* res_out, void* out_, const void* resid, const void* delta,
+                           size_t w, size_t bias) {
+    be.norm_residual_forward(cfg_.norm, res_out, out_, mean, rstd, resid, delta, m.P(w),
+                             m.P(bias), N, C, cfg_.norm_eps);
+  };
+
+  // (N,C) embeddings; the residual stream then alternates encoded -> res2 -> res3 -> res2 ...
+  void* x = m.act(m.a.encoded);
+  be.embedding_forward(x, m.i32(m.a.tokens), pos_d, m.P(m.wte), m.P(m.wpe), N, C);
+  void* lnf = m.act(m.a.lnf);  // (N,C)
+  void* ln1 = m.act(a.ln1);    // (N,C)
+  if (m.L > 0)
+    norm(ln1, x, m.lp[0].ln1_w, m.lp[0].ln1_b);
+  else
+    norm(lnf, x, m.lnf_w, m.lnf_b);
+
+  const DecodeShape shape{N, m.Hq, m.Hkv, m.D, rows, cache.max_len, long(m.QKV)};
+  void* qkv = m.act(a.qkv);        // (N,QKV)
+  void* atty = m.act(a.atty);      // (N,C)
+  void* res2 = m.act(a.res2);      // (N,C)
+  void* ln2 = m.act(a.ln2);        // (N,C)
+  void* res3 = m.act(a.res3);      // (N,C)
+  void* delta = m.act(m.a.delta);  // (N,C)
+  for (int l = 0; l < m.L; ++l) {
+    const LayerParamOffsets& p = m.lp[size_t(l)];
+    void* kc = cache.k.as<void>(size_t(l) * layer_cache_bytes);
+    void* vc = cache.v.as<void>(size_t(l) * layer_cache_bytes);
+
+    // attention branch: res2 = x + proj(attention(rope(qkv(ln1)))), ln2 = norm2(res2)
+    be.matmul_forward(qkv, ln1, m.P(p.qkv_w), m.P(p.qkv_b), N, C, m.QKV);
+    if (cfg_.pos == PosEmb::rope)
+      be.rope_forward(qkv, pos_d, N, m.Hq + m.Hkv, m.D, m.QKV, cfg_.rope_theta);
+    // Every new token's k/v first: a row's later new tokens attend to its earlier ones.
+    be.kv_cache_append(kc, vc, qkv, row_d, pos_d, shape);
+    be.attention_decode(atty, qkv, kc, vc, row_d, pos_d, shape);  // q read in place
+    be.matmul_forward(delta, atty, m.P(p.proj_w), m.P(p.proj_b), N, C, C);
+    norm_residual(res2, ln2, x, delta, p.ln2_w, p.ln2_b);
+
+    // MLP branch: res3 = res2 + proj(act(fc(ln2))), then the next norm of res3
+    be.mlp_up_forward(cfg_.mlp, m.act(a.fch_act), m.act(a.fch), ln2, m.P(p.fc_w), m.P(p.fc_b), N,
+                      C, m.F);
+    be.matmul_forward(delta, m.act(a.fch_act), m.P(p.fcproj_w), m.P(p.fcproj_b), N, m.F, C);
+    // x is encoded or the previous layer's res3; res2 was read above, so res3 may be rewritten.
+    if (l + 1 < m.L)
+      norm_residual(res3, ln1, res2, delta, m.lp[size_t(l) + 1].ln1_w, m.lp[size_t(l) + 1].ln1_b);
+    else
+      norm_residual(res3, lnf, res2, delta, m.lnf_w, m.lnf_b);
+    x = res3;
+  }
+
+  // LM head for the rows' last tokens only: gather their normed rows (an embedding lookup with
+  // lnf as the table is an exact row gather), then (R,C) x (C,V).
+  void* picked = m.act(m.a.dln);  // (R,C), R <= N
+  be.embedding_forward(picked, m.i32(m.a.targets), nullptr, lnf, nullptr, R, C);
+  void* logits = m.act(m.a.logits);  // (R,V)
+  const size_t head = cfg_.tie_embeddings ? m.wte : m.lm_head;
+  be.matmul_forward(logits, picked, m.P(head), nullptr, R, C, V);
+  std::vector<float> picked_logits(size_t(R) * V);
+  be.download_act(picked_logits.data(), logits, picked_logits.size());
+  for (int k = 0; k < R; ++k)
+    std::copy_n(picked_logits.begin() + ptrdiff_t(k) * V, V,
+                out.begin() + ptrdiff_t(last_row[size_t(k)]) * V);
+  for (int r = 0; r < rows; ++r) cache.len[size_t(r)] += int(new_tokens[size_t(r)].size());
+  return out;
 }
 
 }  // namespace flame::model

@@ -14,7 +14,7 @@ ModelDims ModelDims::of(const ModelConfig& cfg) {
   d.D = cfg.head_dim();
   d.QKV = (d.Hq + 2 * d.Hkv) * d.D;
   d.F = cfg.d_ff;
-  d.F2 = cfg.mlp == Mlp::swiglu ? 2 * d.F : d.F;
+  d.F2 = is_gated(cfg.mlp) ? 2 * d.F : d.F;
   d.V = cfg.vocab_size;
   return d;
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
+
 namespace flame::model {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
@@ -64,10 +66,10 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
 // "[2,3]": how messages (here and in hf_interop) print a shape.
 std::string shape_text(const std::vector<int64_t>& shape);
 
-// bf16/f16 <-> f32 conversions (round to nearest even), for reading and writing other dtypes.
-uint16_t f32_to_bf16(float x);
-float bf16_to_f32(uint16_t x);
-uint16_t f32_to_f16(float x);
-float f16_to_f32(uint16_t x);
+// bf16/f16 <-> f32 conversions (core/half.h), for reading and writing other dtypes.
+using flame::bf16_to_f32;
+using flame::f16_to_f32;
+using flame::f32_to_bf16;
+using flame::f32_to_f16;
 
 }  // namespace flame::model

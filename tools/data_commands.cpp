@@ -13,7 +13,7 @@
 #include "data/prepare.h"
 #include "data/sp_tokenizer.h"
 #include "data/stats.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "train/config.h"
 
@@ -25,7 +25,7 @@ namespace {
 
 data::PrepareConfig load_prepare(const std::string& path, const std::vector<std::string>& ovr) {
   if (!fs::is_regular_file(path)) throw Error("data config file not found: " + path);
-  YAML::Node root = model::load_yaml_file(path, "data config ");
+  YAML::Node root = load_yaml_file(path, "data config ");
   for (const auto& o : ovr) train::apply_override(root, o);
   return data::parse_prepare_config(root);
 }

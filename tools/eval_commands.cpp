@@ -12,10 +12,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "kernels/check.h"
-#ifdef FLAME_WITH_CUDA
-#include "kernels/cuda_check.h"
-#endif
+#include "core/error.h"
+#include "core/timing.h"
 #include "train/checkpoint.h"
 #include "train/eval_suite.h"
 #include "train/generate.h"
@@ -34,11 +32,6 @@ namespace {
 constexpr int kRows = 8;
 constexpr int kAnyLength = 1 << 30;
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 void write_text(const std::string& path, const std::string& text) {
   if (const auto parent = fs::path(path).parent_path(); !parent.empty())
     fs::create_directories(parent);
@@ -47,38 +40,20 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f.flush()) throw Error("cannot write " + path);
 }
 
-// The model the scoring runs on: the loaded CPU model, or a copy of its weights on the GPU.
-struct Scorer {
-  train::LoadedModel& lm;
-#ifdef FLAME_WITH_CUDA
-  std::unique_ptr<model::CudaModel> gpu;
-#endif
-  Scorer(train::LoadedModel& loaded, const std::string& device) : lm(loaded) {
-    if (device == "cpu") return;
-    if (device != "cuda") throw Error("--device must be cpu or cuda (got '" + device + "')");
-#ifdef FLAME_WITH_CUDA
-    if (!cuda::device_available()) throw Error("--device cuda, but no CUDA device is available");
-    gpu = std::make_unique<model::CudaModel>(lm.cfg, lm.model->max_B(), lm.model->max_T());
-    gpu->load_params(lm.model->params());
-#else
-    throw Error("--device cuda, but this flame was built without the CUDA backend");
-#endif
-  }
-  train::ScoringModel model() {
-#ifdef FLAME_WITH_CUDA
-    if (gpu) return *gpu;
-#endif
-    return *lm.model;
-  }
-};
+// "cpu" | "cuda" -> the device the scoring runs on (a clear error for anything else).
+model::Device scoring_device(const std::string& device) {
+  if (device != "cpu" && device != "cuda")
+    throw Error("--device must be cpu or cuda (got '" + device + "')");
+  return model::parse_device(device);
+}
 
 int run_eval(const EvalCommands& c) {
   // The suite is checked before the weights are read: a typo fails in milliseconds.
   const train::EvalSuite suite = train::load_eval_suite(c.eval_suite);
   const auto t0 = Clock::now();
-  train::LoadedModel lm = train::load_model_for_inference(c.eval_model, kRows, kAnyLength);
-  Scorer scorer(lm, c.device);
-  json report = train::run_suite(scorer.model(), *lm.tokenizer, suite, c.eval_max_examples);
+  train::LoadedModel lm =
+      train::load_model_for_inference(c.eval_model, kRows, kAnyLength, scoring_device(c.device));
+  json report = train::run_suite(*lm.model, *lm.tokenizer, suite, c.eval_max_examples);
   report["model"] = {{"checkpoint", lm.dir}, {"step", lm.state.step}};
   std::cout << train::suite_table(report) << std::flush;
   if (!c.eval_json.empty()) write_text(c.eval_json, report.dump(2) + "\n");
@@ -144,8 +119,8 @@ int run_judge(const EvalCommands& c) {
     throw Error("judge: task " + card.name + " is generative; judge reads label probabilities");
   std::ifstream in(c.judge_input, std::ios::binary);
   if (!in) throw Error("judge: cannot open --input " + c.judge_input);
-  train::LoadedModel lm = train::load_model_for_inference(c.judge_model, kRows, kAnyLength);
-  Scorer scorer(lm, c.device);
+  train::LoadedModel lm =
+      train::load_model_for_inference(c.judge_model, kRows, kAnyLength, scoring_device(c.device));
 
   std::ofstream file_out;
   if (!c.judge_output.empty()) {
@@ -167,7 +142,7 @@ int run_judge(const EvalCommands& c) {
     std::vector<data::Example> exs;
     for (const auto& b : batch)
       if (b) exs.push_back(b->ex);
-    const auto scores = train::score_examples(scorer.model(), *lm.tokenizer, card, exs);
+    const auto scores = train::score_examples(*lm.model, *lm.tokenizer, card, exs);
     std::vector<ordered> judged;
     std::vector<std::string> verdicts;
     size_t k = 0, e = 0;
@@ -178,7 +153,7 @@ int run_judge(const EvalCommands& c) {
     std::vector<std::string> explanations;
     if (c.judge_explain > 0) {  // the whole batch at once, on the scoring device
       const auto te = Clock::now();
-      explanations = train::explain_batch(scorer.model(), *lm.tokenizer, card, exs, verdicts,
+      explanations = train::explain_batch(*lm.model, *lm.tokenizer, card, exs, verdicts,
                                           c.judge_explain);
       explain_s += seconds_since(te);
     }

@@ -14,7 +14,8 @@
 #include <CLI/CLI.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
+#include "model/backend.h"
 #include "tools/data_commands.h"
 #include "tools/eval_commands.h"
 #include "tools/hf_commands.h"
@@ -47,11 +48,7 @@ int cmd_train(const std::string& config_path, const std::vector<std::string>& ov
 }
 
 void print_version() {
-#ifdef FLAME_WITH_CUDA
-  const char* cuda = "built";
-#else
-  const char* cuda = "not built";
-#endif
+  const char* cuda = flame::model::backend_built(flame::model::Device::cuda) ? "built" : "not built";
   std::cout << "flame " << kVersion << " (CPU backend; CUDA backend " << cuda << ")" << std::endl;
 }
 

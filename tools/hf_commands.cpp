@@ -13,7 +13,7 @@
 #include "data/sp_tokenizer.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_dir.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/hf_interop.h"
 #include "model/model.h"

@@ -13,7 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "data/tokenizer_dir.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/safetensors.h"
 
@@ -244,7 +244,8 @@ std::string resolve_checkpoint(const std::string& path) {
               "run directory with ckpt/latest)");
 }
 
-LoadedModel load_model_for_inference(const std::string& path, int B, int T) {
+LoadedModel load_model_for_inference(const std::string& path, int B, int T,
+                                     model::Device device) {
   LoadedModel lm;
   lm.dir = resolve_checkpoint(path);
   lm.state = read_checkpoint_state(lm.dir);
@@ -253,8 +254,10 @@ LoadedModel load_model_for_inference(const std::string& path, int B, int T) {
   if (lm.cfg.vocab_size < lm.tokenizer->vocab_size())
     throw Error("checkpoint " + lm.dir + ": model vocabulary " + std::to_string(lm.cfg.vocab_size) +
                 " is smaller than its tokenizer's " + std::to_string(lm.tokenizer->vocab_size()));
-  lm.model = std::make_unique<model::Model>(lm.cfg, B, std::min(T, lm.cfg.max_seq_len));
-  read_checkpoint_weights(lm.dir, lm.model->param_info(), lm.model->params());
+  lm.model = std::make_unique<model::Model>(lm.cfg, B, std::min(T, lm.cfg.max_seq_len), device);
+  std::vector<float> w(lm.model->num_params());
+  read_checkpoint_weights(lm.dir, lm.model->param_info(), w.data());
+  lm.model->load_params(w.data());
   return lm;
 }
 

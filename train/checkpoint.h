@@ -72,6 +72,7 @@ std::string resolve_checkpoint(const std::string& path);
 
 // Loads weights, config and tokenizer; B and T size the model's activation arena (T is capped
 // at the model's max_seq_len).
-LoadedModel load_model_for_inference(const std::string& path, int B, int T);
+LoadedModel load_model_for_inference(const std::string& path, int B, int T,
+                                     model::Device device = model::Device::cpu);
 
 }  // namespace flame::train

@@ -15,8 +15,9 @@
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_dir.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include <nlohmann/json.hpp>
+#include "model/backend.h"
 #include "model/config_yaml.h"
 
 namespace fs = std::filesystem;
@@ -203,7 +204,7 @@ ModelSection parse_model(Section s, const data::Tokenizer* tok, const std::strin
                      YAML::Dump(merged[kv.first.Scalar()]) + ")");
   } else {
     m.preset_path = resolve_preset(m.preset, base_dir);
-    merged = model::load_yaml_file(m.preset_path, "config error: model.preset ");
+    merged = load_yaml_file(m.preset_path, "config error: model.preset ");
   }
   if (!merged || merged.IsNull()) merged = YAML::Node(YAML::NodeType::Map);
   if (!merged.IsMap()) config_error("model.preset " + m.preset_path + " is not a map of model keys");
@@ -368,7 +369,7 @@ RunConfig parse_config(const YAML::Node& root, const std::string& base_dir) {
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw Error("config file not found: " + path);
-  YAML::Node root = model::load_yaml_file(path, "config error: ");
+  YAML::Node root = load_yaml_file(path, "config error: ");
   for (const auto& kv : overrides) apply_override(root, kv);
   return parse_config(root, fs::path(path).parent_path().string());
 }
@@ -473,12 +474,10 @@ void validate(const RunConfig& c) {
   require(c.train.log_interval > 0, "train.log_interval", "> 0", c.train.log_interval);
   require(c.train.eval_interval >= 0, "train.eval_interval", ">= 0 (0: evaluate at the end only)",
           c.train.eval_interval);
-#ifndef FLAME_WITH_CUDA
-  if (c.train.device == "cuda")
+  if (c.train.device == "cuda" && !model::backend_built(model::Device::cuda))
     config_error(
         "train.device: cuda, but this binary was built without the CUDA backend (rebuild with "
         "-DFLAME_CUDA=ON, or use device: cpu)");
-#endif
   if (c.train.device != "cpu" && c.train.device != "cuda")
     config_error("train.device expects cpu|cuda (got '" + c.train.device + "')");
   require(!c.train.out_dir.empty(), "train.out_dir", "a directory", "''");

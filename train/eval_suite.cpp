@@ -1,5 +1,6 @@
 // Evaluation suites (eval_suite.h): the suite YAML, the JSONL item schema, scoring every subset
 // through the dev scorer's label probabilities, and the RewardBench-style report and table.
+#include "core/strings.h"
 #include "train/eval_suite.h"
 
 #include <algorithm>
@@ -15,10 +16,10 @@
 #include <sstream>
 
 #include "data/prepare.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/shard.h"
 #include "data/synthetic.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
@@ -46,17 +47,6 @@ std::string find_path(const std::string& p, const std::vector<std::string>& star
       if (d == d.parent_path()) break;
     }
   return "";
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
 }
 
 // --- The suite YAML ---------------------------------------------------------------------------
@@ -259,7 +249,7 @@ EvalSuite parse_eval_suite(const YAML::Node& root, const std::string& origin,
 
 EvalSuite load_eval_suite(const std::string& path) {
   if (!fs::is_regular_file(path)) throw Error("eval suite file not found: " + path);
-  const YAML::Node root = model::load_yaml_file(path, "eval suite ");
+  const YAML::Node root = load_yaml_file(path, "eval suite ");
   EvalSuite s = parse_eval_suite(root, path, fs::path(path).parent_path().string());
   s.path = path;
   return s;
@@ -268,7 +258,7 @@ EvalSuite load_eval_suite(const std::string& path) {
 data::TaskCard find_task_card(const std::string& ref, const std::string& tasks_dir,
                               const std::vector<std::string>& search_from) {
   if (ref.empty()) throw Error("empty task card name");
-  if (ref.find('/') != std::string::npos || ends_with(ref, ".yaml") || ends_with(ref, ".yml")) {
+  if (ref.find('/') != std::string::npos || ref.ends_with(".yaml") || ref.ends_with(".yml")) {
     const std::string p = find_path(ref, search_from, false);
     if (p.empty()) throw Error("task card file not found: " + ref);
     return data::load_task_card(p);
@@ -312,7 +302,7 @@ JsonlItem parse_jsonl_item(const json& rec, const data::TaskCard& card, bool req
       throw Error("give 'chosen'/'rejected' or '" + a + "'/'" + b + "', not both");
     if (rec.contains("label")) throw Error("a line with 'chosen'/'rejected' takes no 'label'");
     if (*chosen == *rejected) throw Error("'chosen' and 'rejected' are identical");
-    if (balance_pairs) chosen_first = (data::hash_str(*chosen + '\x1f' + *rejected) & 1) == 0;
+    if (balance_pairs) chosen_first = (hash_str(*chosen + '\x1f' + *rejected) & 1) == 0;
     label = chosen_first ? "A" : "B";
     item.labelled = true;
   }

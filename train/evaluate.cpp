@@ -9,7 +9,7 @@
 #include <set>
 
 #include "data/render.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "train/metrics.h"
 
 namespace flame::train {

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "data/render.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::train {
 
@@ -43,23 +43,22 @@ std::vector<int32_t> generate_window(ScoringModel model, const std::vector<int32
   return out;
 }
 
-#ifdef FLAME_WITH_CUDA
 // The prompts prompts[i], i in `which` (each fits the context: prompt + max_new <= max_T),
 // decoded in groups of up to max_B rows through one KV cache; their tokens go to out[i].
-void generate_cached_gpu(model::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts,
-                         const std::vector<size_t>& which, int max_new, int32_t stop,
-                         std::vector<std::vector<int32_t>>& out) {
-  const int V = gpu.config().vocab_size;
+void generate_cached(model::Model& lm, const std::vector<std::vector<int32_t>>& prompts,
+                     const std::vector<size_t>& which, int max_new, int32_t stop,
+                     std::vector<std::vector<int32_t>>& out) {
+  const int V = lm.config().vocab_size;
   int max_len = 1;
   for (size_t i : which) max_len = std::max(max_len, int(prompts[i].size()) + max_new);
-  model::CudaKvCache cache =
-      gpu.new_kv_cache(int(std::min(which.size(), size_t(gpu.max_B()))), max_len);
+  model::KvCache cache =
+      lm.new_kv_cache(int(std::min(which.size(), size_t(lm.max_B()))), max_len);
   const int rows = cache.rows;
   // The new tokens of each row for one decode call (empty: the row waits).
   std::vector<std::vector<int32_t>> feed(static_cast<size_t>(rows));
   std::vector<float> last(size_t(rows) * V);  // each row's latest logits
   auto step = [&] {
-    const std::vector<float> logits = gpu.decode(cache, feed);
+    const std::vector<float> logits = lm.decode(cache, feed);
     for (int r = 0; r < rows; ++r)
       if (!feed[size_t(r)].empty())
         std::copy_n(logits.begin() + ptrdiff_t(r) * V, V, last.begin() + ptrdiff_t(r) * V);
@@ -93,7 +92,6 @@ void generate_cached_gpu(model::CudaModel& gpu, const std::vector<std::vector<in
     }
   }
 }
-#endif
 
 // As training saw it: BOS + encode(input), then the target text encoded on its own.
 std::vector<int32_t> explain_prompt(const data::Tokenizer& tok, const data::TaskCard& card,
@@ -118,20 +116,7 @@ std::string explanation_text(const data::Tokenizer& tok, const std::vector<int32
 
 std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int32_t>& prompt,
                                      int max_new, int32_t stop) {
-  FLAME_CHECK(!prompt.empty(), "generate: empty prompt");
-  if (!fits_context(prompt, max_new, model)) return generate_window(model, prompt, max_new, stop);
-  // Everything fits one context: the KV cache makes each new token O(length).
-  const int V = model.config().vocab_size;
-  std::vector<int32_t> out;
-  model::KvCache cache = model.new_kv_cache(int(prompt.size()) + std::max(max_new, 1));
-  std::vector<float> logits = model.decode(cache, prompt.data(), int(prompt.size()));
-  for (int k = 0; k < max_new; ++k) {
-    const int32_t next = argmax(logits.data(), V);
-    if (next == stop) break;
-    out.push_back(next);
-    if (k + 1 < max_new) logits = model.decode(cache, &next, 1);
-  }
-  return out;
+  return generate_greedy_batch(model, {prompt}, max_new, stop).front();
 }
 
 std::vector<std::vector<int32_t>> generate_greedy_batch(
@@ -140,12 +125,6 @@ std::vector<std::vector<int32_t>> generate_greedy_batch(
   for (size_t i = 0; i < prompts.size(); ++i)
     FLAME_CHECK(!prompts[i].empty(), "generate: prompt " << i << " is empty");
   std::vector<std::vector<int32_t>> out(prompts.size());
-  if (model::Model* cpu = model.cpu_model()) {
-    for (size_t i = 0; i < prompts.size(); ++i)
-      out[i] = generate_greedy(*cpu, prompts[i], max_new, stop);
-    return out;
-  }
-#ifdef FLAME_WITH_CUDA
   std::vector<size_t> cached;
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (fits_context(prompts[i], max_new, model))
@@ -154,8 +133,7 @@ std::vector<std::vector<int32_t>> generate_greedy_batch(
       out[i] = generate_window(model, prompts[i], max_new, stop);
   }
   if (!cached.empty() && max_new > 0)
-    generate_cached_gpu(*model.cuda_model(), prompts, cached, max_new, stop, out);
-#endif
+    generate_cached(model.model(), prompts, cached, max_new, stop, out);
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Greedy decoding for judge explanations ("explanation: ..." after the verdict), on either device.
-// Uses a KV cache (Model::decode, CudaModel::decode) when prompt + output fit the context; a
-// longer prompt keeps BOS and its tail and reruns the forward per token.
+// Greedy decoding for judge explanations ("explanation: ..." after the verdict), on the model's
+// device. Uses a KV cache (Model::decode) when prompt + output fit the context; a longer prompt
+// keeps BOS and its tail and reruns the forward per token.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,12 +19,11 @@ namespace flame::train {
 std::vector<int32_t> generate_greedy(model::Model& model, const std::vector<int32_t>& prompt,
                                      int max_new, int32_t stop);
 
-// generate_greedy for each prompt, on the model's device. CPU: one prompt after the other. GPU:
-// the prompts that fit the context decode together, up to max_B() rows sharing one CudaKvCache
-// (prefill in calls of at most max_B*max_T tokens, then one decode call per step for the rows
-// still running); longer ones take the sliding window, one forward per token. The GPU computes
-// in bf16, so where the CPU's top two logits nearly tie it may pick the other one (and continue
-// from there).
+// generate_greedy for each prompt, on the model's device: the prompts that fit the context
+// decode together, up to max_B() rows sharing one KvCache (prefill in calls of at most
+// max_B*max_T tokens, then one decode call per step for the rows still running); longer ones take
+// the sliding window, one forward per token. The GPU computes in bf16, so where the CPU's top two
+// logits nearly tie it may pick the other one (and continue from there).
 std::vector<std::vector<int32_t>> generate_greedy_batch(
     ScoringModel model, const std::vector<std::vector<int32_t>>& prompts, int max_new,
     int32_t stop);

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <string>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::train {
 

@@ -14,11 +14,9 @@
 #include "data/render.h"
 #include "data/shard.h"
 #include "data/synthetic.h"
-#include "kernels/adamw.h"
-#include "kernels/check.h"
-#ifdef FLAME_WITH_CUDA
-#include "kernels/cuda_check.h"
-#endif
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/timing.h"
 #include "train/schedule.h"
 
 namespace fs = std::filesystem;
@@ -27,31 +25,9 @@ namespace flame::train {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// 75 -> "01:15", 3725 -> "1:02:05"
-std::string hms(double s) {
-  const long t = std::lround(std::max(s, 0.0));
-  char buf[32];
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
-  return buf;
-}
-
-// The seeds of the independent random streams of a run, derived from the one run seed so that
+// The seed of independent random stream `stream` of a run, derived from the one run seed so that
 // e.g. changing the data seed does not silently reuse the init stream.
-uint64_t sub_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+uint64_t sub_seed(uint64_t seed, uint64_t stream) { return splitmix_at(seed, stream); }
 
 }  // namespace
 
@@ -122,11 +98,9 @@ long Trainer::n_dev() const {
 Trainer::Trainer(RunConfig cfg, std::ostream& out)
     : cfg_(std::move(cfg)), created_(Clock::now()), out_(out) {
   validate(cfg_);
-  const bool on_cuda = cfg_.train.device == "cuda";
-#ifdef FLAME_WITH_CUDA  // (a CPU-only build's validate() has already refused device: cuda)
-  if (on_cuda && !cuda::device_available())
+  const model::Device device = model::parse_device(cfg_.train.device);
+  if (!model::backend_available(device))
     throw Error("train.device: cuda, but no CUDA device available (use device: cpu)");
-#endif
   if (cfg_.train.threads > 0) omp_set_num_threads(cfg_.train.threads);
   run_dir_ = (fs::path(cfg_.train.out_dir) / cfg_.name).string();
   tok_ = data::make_tokenizer(cfg_.data.tokenizer);
@@ -162,20 +136,8 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
                                                 float(cfg_.data.input_loss_weight));
 
   model_ = std::make_unique<model::Model>(cfg_.model.cfg, cfg_.train.micro_batch_size,
-                                          cfg_.data.seq_len);
-  model_->init_weights(sub_seed(cfg_.seed, 2));
-#ifdef FLAME_WITH_CUDA
-  if (on_cuda) {
-    // Same initial weights as the CPU run; the AdamW moments live on the device.
-    cuda_ = std::make_unique<model::CudaModel>(cfg_.model.cfg, cfg_.train.micro_batch_size,
-                                               cfg_.data.seq_len);
-    cuda_->load_params(model_->params());
-  }
-#endif
-  if (!on_cuda) {
-    m_.assign(model_->num_params(), 0.0f);
-    v_.assign(model_->num_params(), 0.0f);
-  }
+                                          cfg_.data.seq_len, device);
+  model_->init_weights(sub_seed(cfg_.seed, 2));  // the same initial weights on every device
   if (!cfg_.eval.suite.empty()) suite_ = std::make_unique<EvalSuite>(load_eval_suite(cfg_.eval.suite));
   if (!cfg_.model.init_from.empty()) init_from_checkpoint(cfg_.model.preset_path);
   find_resume_point();
@@ -202,14 +164,11 @@ Trainer::Trainer(RunConfig cfg, std::ostream& out)
                 cfg_.model.cfg.n_head, cfg_.model.cfg.vocab_size, cfg_.train.batch_size,
                 cfg_.data.seq_len, cfg_.train.grad_accum(), cfg_.train.micro_batch_size,
                 omp_get_max_threads());
-  out_ << buf << (on_cuda ? " | device cuda" : "") << std::endl;
+  out_ << buf << (device == model::Device::cuda ? " | device cuda" : "") << std::endl;
 }
 
 nlohmann::json Trainer::run_eval(int step) {
   const auto t0 = Clock::now();
-#ifdef FLAME_WITH_CUDA
-  if (cuda_) cuda_->download_params(model_->params());  // evaluate the GPU weights on the CPU
-#endif
   nlohmann::json ev = evaluate(*model_, *tok_, dev_, cfg_.eval.max_examples);
   char buf[256];
   std::string line = "eval step " + std::to_string(step);
@@ -276,9 +235,6 @@ nlohmann::json Trainer::run() {
   if (!metrics) throw Error("cannot write " + run_dir_ + "/metrics.jsonl");
 
   model::Model& model = *model_;
-  float* params = model.params();
-  float* grads = model.grads();
-  const long n_params = (long)model.num_params();
   const LrSchedule sched = LrSchedule::from(cfg_);
   const int steps = cfg_.train.steps, accum = cfg_.train.grad_accum();
   const OptimConfig& opt = cfg_.optim;
@@ -296,11 +252,6 @@ nlohmann::json Trainer::run() {
   nlohmann::json last_eval;
   int last_eval_step = 0;
   std::vector<data::Batch> micro(accum);
-#ifdef FLAME_WITH_CUDA
-  model::CudaModel* const gpu = cuda_.get();
-#else
-  constexpr bool gpu = false;
-#endif
 
   for (int step = tot.step + 1; step <= steps; ++step) {
     const auto t0 = Clock::now();
@@ -313,52 +264,30 @@ nlohmann::json Trainer::run() {
       for (int32_t s : b.seg) iv_tokens += s != 0;
     }
     const double lr = sched.at(step);
-    // Forward and backward over the step's micro-batches on whichever model trains (the CPU
-    // Model and the CudaModel share this interface), each scaled by the step's one normaliser.
-    auto accumulate = [&](auto& m) {
-      m.zero_grad();
-      double sum = 0;
-      for (auto& b : micro) {
-        const double n = b.loss_weight();
-        if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
-        sum += double(m.forward(b.tokens.data(), b.pos.data(), b.seg.data(), b.targets.data(),
-                                b.mask.data(), b.B, b.T)) * n;
-        m.backward(float(std::max(loss_tokens, 1.0)));
-      }
-      return sum;
-    };
-#ifdef FLAME_WITH_CUDA
-    const double loss_sum = gpu ? accumulate(*gpu) : accumulate(model);
-#else
-    const double loss_sum = accumulate(model);
-#endif
+    // Forward and backward over the step's micro-batches, each scaled by the step's one
+    // normaliser.
+    model.zero_grad();
+    double loss_sum = 0;
+    for (auto& b : micro) {
+      const double n = b.loss_weight();
+      if (n == 0) continue;  // nothing to learn from (cannot happen with non-empty targets)
+      loss_sum += double(model.forward(b.tokens.data(), b.pos.data(), b.seg.data(),
+                                       b.targets.data(), b.mask.data(), b.B, b.T)) * n;
+      model.backward(float(std::max(loss_tokens, 1.0)));
+    }
     const double loss = loss_sum / std::max(loss_tokens, 1.0);
     if (!std::isfinite(loss))
       throw Error("training diverged: loss is " + std::to_string(loss) + " at step " +
                   std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");
 
-    // Global grad-norm clipping, then AdamW (no weight decay on norms and biases).
-    auto clip_scale = [&](double norm) {
-      return opt.grad_clip > 0 && norm > opt.grad_clip ? opt.grad_clip / norm : 1.0;
-    };
-    double gnorm = 0;
-#ifdef FLAME_WITH_CUDA
-    if (gpu) {
-      gnorm = gpu->grad_norm();  // clipping is folded into the one AdamW launch
-      gpu->adamw_step(float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
-                      float(opt.weight_decay), step, float(clip_scale(gnorm)));
-    }
-#endif
-    if (!gpu) {
-      gnorm = std::sqrt(cpu::sum_squares(grads, n_params));
-      if (clip_scale(gnorm) < 1.0) cpu::scale_inplace(grads, n_params, float(clip_scale(gnorm)));
-      for (const auto& p : model.param_info()) {
-        const cpu::AdamWParams ap{float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
-                                  p.decay ? float(opt.weight_decay) : 0.0f, step};
-        cpu::adamw_update(params + p.offset, grads + p.offset, m_.data() + p.offset,
-                          v_.data() + p.offset, (long)p.numel(), ap);
-      }
-    }
+    // Global grad-norm clipping folded into AdamW (no weight decay on norms and biases), on the
+    // device; the norm comes back for the progress line.
+    model.optimizer_step({float(lr), float(opt.beta1), float(opt.beta2), float(opt.eps),
+                          float(opt.weight_decay), step, float(opt.grad_clip)});
+    const double gnorm = model.last_grad_norm();
+    if (!std::isfinite(gnorm))
+      throw Error("training diverged: gradient norm is " + std::to_string(gnorm) + " at step " +
+                  std::to_string(step) + " (try a lower optim.lr or more schedule.warmup_steps)");
     const double dt = seconds_since(t0);
     train_s += dt;
     iv_s += dt;

@@ -13,7 +13,6 @@
 
 #include "data/mixture.h"
 #include "data/tokenizer.h"
-#include "model/cuda_model.h"  // empty unless FLAME_WITH_CUDA
 #include "model/model.h"
 #include "train/config.h"
 #include "train/eval_suite.h"
@@ -70,13 +69,7 @@ class Trainer {
   std::vector<EvalTask> dev_;
   std::unique_ptr<EvalSuite> suite_;  // eval.suite, run after the dev evaluation
   std::unique_ptr<data::BatchStream> stream_;
-  std::unique_ptr<model::Model> model_;
-  std::vector<float> m_, v_;  // AdamW moments, laid out like model().params() (cpu only)
-#ifdef FLAME_WITH_CUDA
-  // train.device: cuda: the training steps run here; model_ keeps the initialization and, with
-  // the weights downloaded before each evaluation, runs the evaluation on the CPU.
-  std::unique_ptr<model::CudaModel> cuda_;
-#endif
+  std::unique_ptr<model::Model> model_;  // on train.device: training, evaluation, checkpoints
 };
 
 }  // namespace flame::train

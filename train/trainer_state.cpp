@@ -5,7 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -19,10 +19,9 @@ void Trainer::init_from_checkpoint(const std::string& dir) {
   if (!st.tokenizer.empty() && st.tokenizer != tok_->fingerprint())
     throw Error("model.init_from: " + dir + " was trained with tokenizer " + st.tokenizer +
                 ", but this run's data uses " + tok_->fingerprint());
-  read_checkpoint_weights(dir, model_->param_info(), model_->params());
-#ifdef FLAME_WITH_CUDA
-  if (cuda_) cuda_->load_params(model_->params());
-#endif
+  std::vector<float> w(model_->num_params());
+  read_checkpoint_weights(dir, model_->param_info(), w.data());
+  model_->load_params(w.data());
   out_ << "init: weights from " << dir << " (step " << st.step << ")\n";
 }
 
@@ -65,19 +64,12 @@ void Trainer::restore(const std::string& dir, RunTotals& totals) {
     throw Error("cannot resume from " + dir + ": it was run with seed " + std::to_string(st.seed));
   if (st.tokenizer != tok_->fingerprint())
     throw Error("cannot resume from " + dir + ": tokenizer " + st.tokenizer + " differs");
-  read_checkpoint_weights(dir, model_->param_info(), model_->params());
-  std::vector<float> m(model_->num_params()), v(model_->num_params());
+  const size_t P = model_->num_params();
+  std::vector<float> w(P), m(P), v(P);
+  read_checkpoint_weights(dir, model_->param_info(), w.data());
   read_checkpoint_moments(dir, model_->param_info(), m.data(), v.data());
-#ifdef FLAME_WITH_CUDA
-  if (cuda_) {
-    cuda_->load_params(model_->params());
-    cuda_->load_moments(m.data(), v.data());
-  }
-#endif
-  if (m_.size() == m.size()) {
-    m_ = std::move(m);
-    v_ = std::move(v);
-  }
+  model_->load_params(w.data());
+  model_->load_moments(m.data(), v.data());
   stream_->restore(st.sampler);
   totals = RunTotals::from_json(st.extra);
   totals.step = st.step;
@@ -85,20 +77,10 @@ void Trainer::restore(const std::string& dir, RunTotals& totals) {
 }
 
 void Trainer::save(const RunTotals& totals) {
-  std::vector<float> m, v;
-  const float* params = model_->params();
-  const float* pm = m_.data();
-  const float* pv = v_.data();
-#ifdef FLAME_WITH_CUDA
-  if (cuda_) {
-    cuda_->download_params(model_->params());
-    m.resize(model_->num_params());
-    v.resize(model_->num_params());
-    cuda_->download_moments(m.data(), v.data());
-    pm = m.data();
-    pv = v.data();
-  }
-#endif
+  const size_t P = model_->num_params();
+  std::vector<float> w(P), m(P), v(P);
+  model_->download_params(w.data());
+  model_->download_moments(m.data(), v.data());
   CheckpointState st;
   st.step = totals.step;
   st.sampler = stream_->state();
@@ -106,7 +88,7 @@ void Trainer::save(const RunTotals& totals) {
   st.extra = totals.to_json();
   YAML::Emitter em;
   em << to_yaml(cfg_);
-  const auto dir = write_checkpoint(run_dir_, model_->param_info(), params, pm, pv, st,
+  const auto dir = write_checkpoint(run_dir_, model_->param_info(), w.data(), m.data(), v.data(), st,
                                     std::string(em.c_str()) + "\n", *tok_,
                                     {cfg_.train.keep_last, cfg_.train.keep_every});
   out_ << "checkpoint: " << dir << "\n";

@@ -50,10 +50,11 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/strings.h"
 #include "data/converters/converters.h"
 #include "data/raw_io.h"
-#include "data/rng.h"
-#include "kernels/check.h"
+#include "core/rng.h"
+#include "core/error.h"
 
 namespace flame::data::converters {
 
@@ -83,21 +84,6 @@ struct Mapping {
   std::vector<Condition> filters;
   std::string join = "\n";
 };
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-std::vector<std::string> split_list(const std::string& s, char sep = ',') {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    if (!trim(item).empty()) out.push_back(trim(item));
-  return out;
-}
 
 [[noreturn]] void option_error(const TaskCard& card, const std::string& msg) {
   throw Error("task " + card.name + " (converter fields): " + msg);
@@ -368,19 +354,14 @@ void convert_record(const Mapping& m, const TaskCard& card, const json& rec, Exa
 
 // --- Reading the files -----------------------------------------------------------------------
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::string file_format(const TaskCard& card, const Mapping& m, const std::string& path) {
   if (!m.format.empty()) return m.format;
   std::string p = path;
-  if (ends_with(p, ".gz")) p.resize(p.size() - 3);
-  if (ends_with(p, ".jsonl") || ends_with(p, ".ndjson")) return "jsonl";
-  if (ends_with(p, ".json")) return "json";
-  if (ends_with(p, ".csv")) return "csv";
-  if (ends_with(p, ".tsv")) return "tsv";
+  if (p.ends_with(".gz")) p.resize(p.size() - 3);
+  if (p.ends_with(".jsonl") || p.ends_with(".ndjson")) return "jsonl";
+  if (p.ends_with(".json")) return "json";
+  if (p.ends_with(".csv")) return "csv";
+  if (p.ends_with(".tsv")) return "tsv";
   option_error(card, "cannot tell the format of " + path + " from its name; set the option format");
 }
 

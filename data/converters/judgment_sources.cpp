@@ -12,9 +12,10 @@
 #include <sstream>
 #include <utility>
 
+#include "core/strings.h"
 #include "data/converters/converters.h"
 #include "data/raw_io.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data::converters {
 
@@ -27,21 +28,7 @@ Example example(Fields inputs, Fields outputs) { return {std::move(inputs), std:
 
 std::string yes_no(bool b) { return b ? "Yes" : "No"; }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
 // A comma-separated option value ("a, b") as its non-empty items.
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (const std::string t = trim(item); !t.empty()) out.push_back(t);
-  return out;
-}
-
 double parse_number(const std::string& s, const std::string& what) {
   try {
     size_t used = 0;

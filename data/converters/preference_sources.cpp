@@ -17,10 +17,11 @@
 #include <ranges>
 #include <string_view>
 
+#include "core/strings.h"
 #include "data/converters/converters.h"
 #include "data/raw_io.h"
-#include "data/rng.h"
-#include "kernels/check.h"
+#include "core/rng.h"
+#include "core/error.h"
 
 namespace flame::data::converters {
 
@@ -30,18 +31,6 @@ using nlohmann::json;
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
 enum class Winner { first, second, tie };
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  return std::string(s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
-}
 
 // Converters fill fields by name, so a card naming other fields is a whole-task error (thrown
 // here, once) rather than thousands of bad records. Pairwise cards end with their pair fields.
@@ -103,8 +92,8 @@ std::pair<std::string, std::string> split_last_turn(const std::string& transcrip
   static const std::string kTurn = "\n\nAssistant:";
   const size_t p = transcript.rfind(kTurn);
   if (p == std::string::npos) throw Error("transcript has no '\\n\\nAssistant:' turn");
-  return {trim(std::string_view(transcript).substr(0, p)),
-          trim(std::string_view(transcript).substr(p + kTurn.size()))};
+  return {trim(std::string_view(transcript).substr(0, p), " \t\r\n"),
+          trim(std::string_view(transcript).substr(p + kTurn.size()), " \t\r\n")};
 }
 
 }  // namespace
@@ -210,7 +199,7 @@ void for_each_text_line(const std::string& path, ExampleSink& sink,
   for (long line = 1; start < text.size(); ++line) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
-    const std::string value = trim(std::string_view(text).substr(start, end - start));
+    const std::string value = trim(std::string_view(text).substr(start, end - start), " \t\r\n");
     start = end + 1;
     if (value.empty()) continue;
     guarded_record(sink, path + ":line " + std::to_string(line), [&] { fn(value, line); });

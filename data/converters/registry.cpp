@@ -2,7 +2,7 @@
 #include <map>
 
 #include "data/converters/converters.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::data {
 

@@ -63,4 +63,19 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, in
   }
 }
 
+void activation_forward(Activation kind, float* act, const float* fch, int N, int F) {
+  switch (kind) {
+    case Activation::gelu: return gelu_forward(act, fch, long(N) * F);
+    case Activation::swiglu: return swiglu_forward(act, fch, N, F);
+  }
+}
+
+void activation_backward(Activation kind, float* dfch, const float* fch, const float* dact, int N,
+                         int F) {
+  switch (kind) {
+    case Activation::gelu: return gelu_backward(dfch, fch, dact, long(N) * F);
+    case Activation::swiglu: return swiglu_backward(dfch, fch, dact, N, F);
+  }
+}
+
 }  // namespace flame::cpu

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cpu {
 

@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cpu {
 namespace {

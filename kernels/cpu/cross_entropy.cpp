@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cpu {
 namespace {

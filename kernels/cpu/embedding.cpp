@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cpu {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cpu {
 namespace {

@@ -141,4 +141,20 @@ void swiglu_backward(bf16* dinp, const bf16* inp, const bf16* dout, int N, int F
   CUDA_CHECK_LAUNCH();
 }
 
+void activation_forward(Activation kind, bf16* act, const bf16* fch, int N, int F,
+                        cudaStream_t stream) {
+  switch (kind) {
+    case Activation::gelu: return gelu_forward(act, fch, long(N) * F, stream);
+    case Activation::swiglu: return swiglu_forward(act, fch, N, F, stream);
+  }
+}
+
+void activation_backward(Activation kind, bf16* dfch, const bf16* fch, const bf16* dact, int N,
+                         int F, cudaStream_t stream) {
+  switch (kind) {
+    case Activation::gelu: return gelu_backward(dfch, fch, dact, long(N) * F, stream);
+    case Activation::swiglu: return swiglu_backward(dfch, fch, dact, N, F, stream);
+  }
+}
+
 }  // namespace flame::cuda

@@ -32,7 +32,7 @@
 #include <type_traits>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cuda::attn {
 

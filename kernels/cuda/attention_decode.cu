@@ -13,7 +13,7 @@
 #include <cmath>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::cuda {
 namespace {

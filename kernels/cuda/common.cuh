@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda_check.h"
 

@@ -8,7 +8,7 @@
 
 #include <cuda_runtime.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 
 namespace flame::cuda {

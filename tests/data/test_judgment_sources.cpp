@@ -15,7 +15,7 @@
 
 #include "data/convert.h"
 #include "data/task.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "tests/temp_dir.h"
 
 using namespace flame::data;

@@ -3,7 +3,7 @@
 #include <map>
 
 #include "data/mixture.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 

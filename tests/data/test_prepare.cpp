@@ -15,7 +15,7 @@
 #include "data/shard.h"
 #include "data/stats.h"
 #include "data/synthetic.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "data/raw_io.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "data/shard.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;

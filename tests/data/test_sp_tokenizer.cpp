@@ -7,7 +7,7 @@
 #include "data/render.h"
 #include "data/sp_tokenizer.h"
 #include "data/synthetic.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 
 #include "data/render.h"
 #include "data/synthetic.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 

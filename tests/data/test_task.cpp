@@ -5,7 +5,7 @@
 
 #include "data/synthetic.h"
 #include "data/task.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 

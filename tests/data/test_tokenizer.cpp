@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::data;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 
 using namespace flame::cpu;
 

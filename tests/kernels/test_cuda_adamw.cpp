@@ -15,7 +15,7 @@
 #include <cstring>
 
 #include "kernels/adamw.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace flame::test {

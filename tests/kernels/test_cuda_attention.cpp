@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace flame::test {

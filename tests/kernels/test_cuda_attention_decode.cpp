@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "tests/kernels/attention_decode_cases.h"
 #include "tests/kernels/cuda_test_util.h"
 

@@ -8,7 +8,7 @@
 #ifdef FLAME_WITH_CUDA
 #include <gtest/gtest.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/layernorm.h"
 #include "tests/kernels/cuda_test_util.h"
 

@@ -11,7 +11,7 @@
 #include <cstdio>
 
 #include "kernels/activations.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/matmul.h"
 #include "tests/kernels/cuda_test_util.h"
 

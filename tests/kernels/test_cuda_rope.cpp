@@ -6,7 +6,7 @@
 #ifdef FLAME_WITH_CUDA
 #include <gtest/gtest.h>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/rope.h"
 #include "tests/kernels/cuda_test_util.h"
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "gpu_compare_util.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "model/cuda_model.h"
 #include "model/model.h"

@@ -29,7 +29,7 @@
 
 #include "gpu_compare_util.h"
 #include "kernels/adamw.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "model/cuda_model.h"
 #include "model/model.h"

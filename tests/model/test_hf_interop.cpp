@@ -17,7 +17,7 @@
 
 #include "tests/train/run_flame.h"
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/hf_interop.h"
 #include "model/model.h"

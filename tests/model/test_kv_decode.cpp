@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/model.h"
 #include "tests/model/model_test_util.h"
 
@@ -25,12 +25,12 @@ void expect_decode_matches_forward(ModelConfig c, uint64_t seed) {
   m.forward(seq.data(), nullptr, nullptr, nullptr, nullptr, 1, int(seq.size()));
   const std::vector<float> full(m.logits(), m.logits() + seq.size() * size_t(c.vocab_size));
 
-  KvCache cache = m.new_kv_cache(24);
+  KvCache cache = m.new_kv_cache(1, 24);
   // A 7-token prompt in one call, then one token at a time.
   std::vector<float> got = m.decode(cache, seq.data(), 7);
   for (size_t i = 6; i < seq.size(); ++i) {
     if (i > 6) got = m.decode(cache, &seq[i], 1);
-    ASSERT_EQ(cache.len, int(i) + 1);
+    ASSERT_EQ(cache.len[0], int(i) + 1);
     double worst = 0, scale = 0;
     for (int v = 0; v < c.vocab_size; ++v) {
       const float want = full[i * size_t(c.vocab_size) + size_t(v)];
@@ -39,8 +39,8 @@ void expect_decode_matches_forward(ModelConfig c, uint64_t seed) {
     }
     EXPECT_LT(worst, 1e-5 * std::max(1.0, scale)) << "position " << i;
   }
-  // The forward's state is untouched by decoding: its logits are still there.
-  EXPECT_EQ(full[0], m.logits()[0]);
+  // Decoding uses the activation arena as scratch: the forward's logits are gone, and say so.
+  EXPECT_THROW(m.logits(), flame::Error);
 }
 
 }  // namespace
@@ -59,14 +59,15 @@ TEST(KvDecode, TheCacheRefusesToOverflow) {
   ModelConfig c = llama_tiny_config();
   Model m(c, 1, 8);
   m.init_weights(1);
-  KvCache cache = m.new_kv_cache(4);
+  KvCache cache = m.new_kv_cache(1, 4);
   const std::vector<int32_t> five = {1, 2, 3, 4, 5};
   EXPECT_THROW(m.decode(cache, five.data(), 5), flame::Error);
-  EXPECT_EQ(cache.len, 0);
+  EXPECT_EQ(cache.len[0], 0);
   m.decode(cache, five.data(), 4);
   EXPECT_THROW(m.decode(cache, five.data(), 1), flame::Error);
-  EXPECT_THROW(m.new_kv_cache(c.max_seq_len + 1), flame::Error);
+  EXPECT_THROW(m.new_kv_cache(1, c.max_seq_len + 1), flame::Error);
+  EXPECT_THROW(m.new_kv_cache(2, 4), flame::Error);  // more rows than max_B
   const std::vector<int32_t> bad = {int32_t(c.vocab_size)};
-  KvCache fresh = m.new_kv_cache(4);
+  KvCache fresh = m.new_kv_cache(1, 4);
   EXPECT_THROW(m.decode(fresh, bad.data(), 1), flame::Error);
 }

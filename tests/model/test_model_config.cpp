@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/model.h"
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model_test_util.h"
 
 namespace flame::model::testing {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/safetensors.h"
 #include "model_test_util.h"
 #include "tests/temp_dir.h"

@@ -9,7 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "train/checkpoint.h"
 #include "tests/train/run_flame.h"

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "data/synthetic.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "train/config.h"
 
 namespace fs = std::filesystem;

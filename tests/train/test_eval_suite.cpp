@@ -11,7 +11,7 @@
 #include "data/shard.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/model.h"
 #include "tests/train/run_flame.h"
 #include "tests/train/small_model.h"

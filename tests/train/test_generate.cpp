@@ -7,7 +7,7 @@
 
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
-#include "kernels/check.h"
+#include "core/error.h"
 #include "train/evaluate.h"
 #include "tests/train/small_model.h"
 #include "train/generate.h"

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "train/metrics.h"
 
 using namespace flame::train;
