@@ -1,4 +1,5 @@
-// Hugging Face <-> flame checkpoints (docs/checkpoints.md has the name mappings).
+// Hugging Face <-> flame checkpoints. The name mappings are the family tables of
+// model/hf_families.h (docs/checkpoints.md renders them).
 //
 // A flame model directory (what import-hf writes; the trainer's step-N directories have the
 // same model files):
