@@ -194,7 +194,10 @@ Launch setup(const OpCase& c, Arena& a) {
         s = {0, dc.Hq, dc.Hkv, dc.D, int(dc.cached.size()), 1};
         for (size_t r = 0; r < dc.cached.size(); ++r) {
           s.max_len = std::max(s.max_len, dc.cached[r] + dc.fresh[r]);
-          for (int j = 0; j < dc.fresh[r]; ++j) row.push_back(int(r)), pos.push_back(dc.cached[r] + j);
+          for (int j = 0; j < dc.fresh[r]; ++j) {
+            row.push_back(int(r));
+            pos.push_back(dc.cached[r] + j);
+          }
         }
       } else {
         s = {0, c.Hq, c.Hkv, c.D, c.rows, c.cached + 1};
@@ -376,9 +379,8 @@ int run(int argc, char** argv) {
     if ((all || (c.where & kBench)) && matches(spec(c.op).name, filters)) cases.push_back(c);
   if (list) {
     for (const OpCase& c : cases)
-      std::printf("%s  %.3g MB%s\n", case_name(c).c_str(), case_bytes(c) / 1e6,
-                  case_flops(c) > 0 ? (", " + std::to_string(case_flops(c) / 1e9) + " GFLOP").c_str()
-                                    : "");
+      std::printf("%s  %.3g MB, %.3g GFLOP\n", case_name(c).c_str(), case_bytes(c) / 1e6,
+                  case_flops(c) / 1e9);
     return 0;
   }
   if (!flame::cuda::device_available()) {
