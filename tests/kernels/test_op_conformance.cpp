@@ -1,7 +1,7 @@
 // CUDA op conformance: every kTest case of the op table (tests/kernels/op_cases.h) runs on the GPU
 // against the fp32 CPU reference on the same bf16-representable random inputs, at each pointer
 // offset its OpSpec lists, with every output poisoned (all bits set: NaN) before the launch, and
-// twice: the two runs must agree bit for bit (determinism). Tolerances come from the table, per
+// twice: the two runs must agree bit for bit (determinism). One test per op. Tolerances come from the table, per
 // op, output and dtype. Then the edge cases that are not shape cases (argument checks that must
 // throw, in-place and degenerate inputs), and checks of the table itself (CPU only).
 // GPU tests GTEST_SKIP() without a device.
@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <limits>
@@ -39,6 +40,7 @@
 namespace flame::opcases {
 // gtest prints a failing parameter with this.
 inline void PrintTo(const OpCase& c, std::ostream* os) { *os << case_name(c); }
+inline void PrintTo(Op op, std::ostream* os) { *os << spec(op).name; }
 }  // namespace flame::opcases
 
 namespace flame::test {
@@ -779,34 +781,50 @@ Result run_case(const OpCase& c, int off) {
   return {};
 }
 
-class OpConformance : public ::testing::TestWithParam<OpCase> {};
+// One test per op (ctest starts one process per test: per case would be ~400 processes), over
+// all its kTest cases. FLAME_OP_CASES=SUBSTR keeps only the cases whose name contains SUBSTR
+// (e.g. the sanitizer runs of tools/device_check.sh take FLAME_OP_CASES=_D64).
+class OpConformance : public ::testing::TestWithParam<Op> {};
 
 TEST_P(OpConformance, MatchesCpuPoisonedAlignedAndDeterministic) {
   if (!flame::cuda::device_available()) GTEST_SKIP() << "no CUDA device";
-  const OpCase& c = GetParam();
+  const char* only = std::getenv("FLAME_OP_CASES");
   int compared = 0;
-  for (int off : spec(c.op).offsets) {
-    SCOPED_TRACE(case_name(c) + " offset=" + std::to_string(off));
-    const Result r = run_case(c, off);
-    ASSERT_EQ(r.got[0].size(), r.want.size());
-    ASSERT_EQ(r.got[1].size(), r.want.size());
-    for (size_t i = 0; i < r.want.size(); ++i) {
-      ASSERT_EQ(r.got[0][i].name, r.want[i].name);
-      expect_match(c.op, r.got[0][i], r.want[i]);
-      const auto& a = r.got[0][i].v;
-      const auto& b = r.got[1][i].v;
-      ASSERT_EQ(a.size(), b.size());
-      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
-          << r.want[i].name << ": two runs differ (not deterministic)";
-      ++compared;
+  for (const OpCase& c : cases_where(kTest)) {
+    if (c.op != GetParam()) continue;
+    if (only && case_name(c).find(only) == std::string::npos) continue;
+    for (int off : spec(c.op).offsets) {
+      SCOPED_TRACE(case_name(c) + " offset=" + std::to_string(off));
+      const Result r = run_case(c, off);
+      ASSERT_EQ(r.got[0].size(), r.want.size());
+      ASSERT_EQ(r.got[1].size(), r.want.size());
+      for (size_t i = 0; i < r.want.size(); ++i) {
+        ASSERT_EQ(r.got[0][i].name, r.want[i].name);
+        expect_match(c.op, r.got[0][i], r.want[i]);
+        const auto& a = r.got[0][i].v;
+        const auto& b = r.got[1][i].v;
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+            << r.want[i].name << ": two runs differ (not deterministic)";
+        ++compared;
+      }
+      if (HasFatalFailure()) return;
     }
   }
-  EXPECT_GT(compared, 0) << "nothing compared";
+  if (!only) {
+    EXPECT_GT(compared, 0) << "nothing compared";
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cuda, OpConformance, ::testing::ValuesIn(cases_where(kTest)),
-                         [](const ::testing::TestParamInfo<OpCase>& info) {
-                           return case_name(info.param);
+std::vector<Op> all_ops() {
+  std::vector<Op> ops;
+  for (int i = 0; i < int(Op::kCount); ++i) ops.push_back(Op(i));
+  return ops;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, OpConformance, ::testing::ValuesIn(all_ops()),
+                         [](const ::testing::TestParamInfo<Op>& info) {
+                           return std::string(spec(info.param).name);
                          });
 
 // ---- edge cases that are not shape cases ----
