@@ -1,18 +1,12 @@
-// Shared helpers for the CUDA benchmarks: cudaEvent timing (warmups, then the mean over repeats),
-// the device's peak DRAM bandwidth, random bf16/fp32 device buffers (filled on the device), and
-// the one-line report
-//   <op> <shape> <dtype>: <ms> ms, <GB/s> GB/s (<pct>% of peak)
-// shared with bench/torch_ops.py so a comparison table can be built from both outputs.
+// Shared helpers for the CUDA benchmarks (bench/bench_ops.cu): cudaEvent timing (warmups, then
+// the mean over repeats) and random bf16/fp32 device buffers filled on the device.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <type_traits>
-#include <string>
-#include <vector>
 
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda_check.h"
@@ -21,38 +15,6 @@ namespace flame::bench {
 
 using bf16 = __nv_bfloat16;
 using flame::cuda::DeviceBuffer;
-
-// Peak DRAM bandwidth in bytes/s: 2 (double data rate) * memory clock * bus width, from the
-// device attributes (cudaDeviceProp::memoryClockRate is gone in CUDA 13); if the attributes are
-// unavailable, the datasheet figure for H100 (3.35 TB/s) or H200 (4.8 TB/s) by name; 0 if unknown.
-inline double peak_bandwidth(std::string* source = nullptr) {
-  int dev = 0, clock_khz = 0, bus_bits = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-  if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev) == cudaSuccess &&
-      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev) == cudaSuccess &&
-      clock_khz > 0 && bus_bits > 0) {
-    if (source) *source = "memory clock x bus width";
-    return 2.0 * clock_khz * 1e3 * (bus_bits / 8.0);
-  }
-  cudaGetLastError();  // clear a failed attribute query
-  if (source) *source = "datasheet, by device name";
-  if (std::strstr(prop.name, "H200")) return 4.8e12;
-  if (std::strstr(prop.name, "H100")) return 3.35e12;
-  return 0.0;
-}
-
-inline void print_device_header() {
-  int dev = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-  std::string source;
-  const double peak = peak_bandwidth(&source);
-  std::printf("# device: %s, %d SMs, peak DRAM bandwidth %.0f GB/s (%s)\n", prop.name,
-              prop.multiProcessorCount, peak / 1e9, source.c_str());
-}
 
 // Mean milliseconds per call of fn() over `repeats` calls, after `warmups` untimed calls.
 template <class F>
@@ -71,20 +33,6 @@ inline double time_ms(F&& fn, int warmups, int repeats) {
   CUDA_CHECK(cudaEventDestroy(stop));
   CUDA_CHECK(cudaGetLastError());
   return double(ms) / repeats;
-}
-
-// bytes: the minimum DRAM traffic of the op (each input read once, each output written once).
-inline void report(const std::string& op, const std::string& shape, const std::string& dtype,
-                   double ms, double bytes) {
-  const double gbs = bytes / (ms * 1e-3) / 1e9;
-  const double peak = peak_bandwidth();
-  if (peak > 0)
-    std::printf("%s %s %s: %.3f ms, %.1f GB/s (%.1f%% of peak)\n", op.c_str(), shape.c_str(),
-                dtype.c_str(), ms, gbs, 100.0 * gbs * 1e9 / peak);
-  else
-    std::printf("%s %s %s: %.3f ms, %.1f GB/s (peak unknown)\n", op.c_str(), shape.c_str(),
-                dtype.c_str(), ms, gbs);
-  std::fflush(stdout);
 }
 
 // Device-side random fill (a hash of the index, no host generation: the buffers reach GBs).

@@ -16,7 +16,7 @@
 #include <cstdio>
 #include <set>
 
-#include "kernels/check.h"
+#include "core/error.h"
 
 namespace flame::model::hf {
 

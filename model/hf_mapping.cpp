@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/hf_families.h"
 #include "model/hf_interop.h"
 

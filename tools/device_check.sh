@@ -38,7 +38,7 @@ for phase in "${phases[@]}"; do
       run_phase configure 120 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DFLAME_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
       run_phase build 420 ninja -C $BUILD -k 0 -j "$(nproc)" test_kernels test_model test_train flame \
-        bench_layernorm bench_adamw bench_cross_entropy bench_attention bench_train_gpt2 ;;
+        bench_ops bench_train_gpt2 ;;
     tests)
       run_phase cuda_kernels 120 $BUILD/test_kernels --gtest_filter='Cuda*'
       run_phase cuda_model 180 $BUILD/test_model --gtest_filter='CudaModel*'
@@ -49,9 +49,7 @@ for phase in "${phases[@]}"; do
         --gtest_filter='ReferenceExport.*'
       run_phase torch_reference 120 python3 tools/torch_reference.py /tmp/flame_ref --require-gpu ;;
     bench)
-      for b in layernorm adamw cross_entropy attention; do
-        run_phase bench_$b 90 $BUILD/bench_$b
-      done
+      run_phase bench_ops 240 $BUILD/bench_ops
       run_phase bench_e2e 120 $BUILD/bench_train_gpt2 16 20 ;;
     torch)
       run_phase torch_ops 90 python3 bench/torch_ops.py
@@ -66,10 +64,12 @@ for phase in "${phases[@]}"; do
       run_phase judge_bench 300 tools/judge_bench.sh $BUILD cpu cuda ;;
     sanitize)  # compute-sanitizer on the attention tests: out-of-bounds / misaligned accesses,
       # then shared-memory races between the cp.async stages and the barriers
-      run_phase memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
-        $BUILD/test_kernels --gtest_filter='CudaAttention.MatchesCpuHeadDim64:CudaAttention.MatchesCpuLongPackedRow'
-      run_phase racecheck 150 compute-sanitizer --tool racecheck --racecheck-report hazard \
-        --error-exitcode 1 $BUILD/test_kernels --gtest_filter='CudaAttention.MatchesCpuHeadDim128' ;;
+      # (FLAME_OP_CASES keeps the attention cases of one head dim)
+      run_phase memcheck 150 env FLAME_OP_CASES=_D64 compute-sanitizer --tool memcheck \
+        --error-exitcode 1 $BUILD/test_kernels --gtest_filter='Cuda/OpConformance.*/attention_*'
+      run_phase racecheck 150 env FLAME_OP_CASES=_D128 compute-sanitizer --tool racecheck \
+        --racecheck-report hazard --error-exitcode 1 $BUILD/test_kernels \
+        --gtest_filter='Cuda/OpConformance.*/attention_*' ;;
     *) log "unknown phase $phase"; status=1 ;;
   esac
 done

@@ -102,6 +102,41 @@ constexpr int dkdv_smem_bytes() {  // K | V | Q[2] | dO[2] | segK | segQ | lse |
   return (2 * F::BN + 4 * F::BM) * (D + 8) * 2 + (F::BN + 3 * F::BM + kThreads) * 4;
 }
 
+// ---- compile-time checks of the tiling (they generate no code) ----
+// Opt-in dynamic shared memory per block on sm_90 (H100 / H200): 227 KiB.
+constexpr int kMaxSmemPerBlockSm90 = 227 * 1024;
+
+template <int D>
+constexpr bool check_tiling() {
+  using F = FwdTile<D>;
+  using Q = DqTile<D>;
+  using K = DkdvTile<D>;
+  static_assert(D == 64 || D == 128, "instantiated head dims are 64 and 128 (dispatch_head_dim)");
+  // D: whole 16-wide k-slices of Q K^T, and pairs of 8-wide n-tiles of P V (load_b_kn).
+  static_assert(D % 16 == 0, "head dim must be a multiple of 16");
+  // Shared rows of D + 8 bf16: 16-byte aligned (cp.async, ldmatrix) and (D+8)/2 words = 4 mod 32
+  // so the 8 rows of one ldmatrix fall in different banks.
+  static_assert(((D + 8) * 2) % 16 == 0 && ((D + 8) / 2) % 32 == 4, "padded row stride");
+  // A warp owns MT m-tiles of 16 rows, row0 = warp * 16 * MT: the warps tile the block's rows.
+  static_assert(16 * F::MT * kWarps == F::BM, "forward: rows per warp * warps == query tile");
+  static_assert(16 * Q::MT * kWarps == Q::BM, "dQ: rows per warp * warps == query tile");
+  static_assert(16 * K::MT * kWarps == K::BN, "dK/dV: keys per warp * warps == key tile");
+  // The other tile dimension is walked in pairs of 8-wide n-tiles and 16-wide k-slices.
+  static_assert(F::BN % 16 == 0 && Q::BN % 16 == 0 && K::BM % 16 == 0,
+                "streamed tiles: whole 16-row k-slices");
+  static_assert(kThreads == 32 * kWarps, "one block = kWarps warps");
+  // The bf16 tiles come first; the int / float arrays after them stay 16-byte aligned.
+  static_assert(((F::BM + 4 * F::BN) * (D + 8) * 2) % 16 == 0, "forward smem layout");
+  static_assert(((2 * Q::BM + 4 * Q::BN) * (D + 8) * 2) % 16 == 0, "dQ smem layout");
+  static_assert(((2 * K::BN + 4 * K::BM) * (D + 8) * 2) % 16 == 0, "dK/dV smem layout");
+  // What cudaFuncSetAttribute(MaxDynamicSharedMemorySize) is given must fit one block on sm_90.
+  static_assert(fwd_smem_bytes<D>() <= kMaxSmemPerBlockSm90, "forward shared memory > 227 KiB");
+  static_assert(dq_smem_bytes<D>() <= kMaxSmemPerBlockSm90, "dQ shared memory > 227 KiB");
+  static_assert(dkdv_smem_bytes<D>() <= kMaxSmemPerBlockSm90, "dK/dV shared memory > 227 KiB");
+  return true;
+}
+static_assert(check_tiling<64>() && check_tiling<128>());
+
 // Segment ids of a tile's tokens [r0, r0+ROWS) into sh (0 past T or without seg); per thread:
 // `any`: some token r of its share has first <= r <= last, r < T and a segment id in
 // [smin, smax]; `all`: every token of its share is < T with segment id == smin == smax.
@@ -849,6 +884,7 @@ void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv,
   dispatch_head_dim(s.D, [&](auto d) {
     constexpr int D = decltype(d)::value;
     constexpr int smem = fwd_smem_bytes<D>();
+    static_assert(smem <= kMaxSmemPerBlockSm90, "forward: dynamic shared memory over the limit");
     const dim3 grid((s.T + FwdTile<D>::BM - 1) / FwdTile<D>::BM, s.Hq, s.B);
     FLAME_ATTN_SET_SMEM(attn_fwd_kernel<D>, smem);
     FLAME_ATTN_LAUNCH(attn_fwd_kernel<D>, grid, dim3(kThreads), smem, stream, p);
@@ -883,12 +919,14 @@ void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout,
     FLAME_ATTN_CHECK_LAUNCH();
 
     constexpr int smem_kv = dkdv_smem_bytes<D>();
+    static_assert(smem_kv <= kMaxSmemPerBlockSm90, "dK/dV: dynamic shared memory over the limit");
     const dim3 grid_kv((s.T + DkdvTile<D>::BN - 1) / DkdvTile<D>::BN, s.Hkv, s.B);
     FLAME_ATTN_SET_SMEM(attn_bwd_dkdv_kernel<D>, smem_kv);
     FLAME_ATTN_LAUNCH(attn_bwd_dkdv_kernel<D>, grid_kv, dim3(kThreads), smem_kv, stream, p);
     FLAME_ATTN_CHECK_LAUNCH();
 
     constexpr int smem_q = dq_smem_bytes<D>();
+    static_assert(smem_q <= kMaxSmemPerBlockSm90, "dQ: dynamic shared memory over the limit");
     const dim3 grid_q((s.T + DqTile<D>::BM - 1) / DqTile<D>::BM, s.Hq, s.B);
     FLAME_ATTN_SET_SMEM(attn_bwd_dq_kernel<D>, smem_q);
     FLAME_ATTN_LAUNCH(attn_bwd_dq_kernel<D>, grid_q, dim3(kThreads), smem_q, stream, p);

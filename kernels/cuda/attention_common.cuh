@@ -253,6 +253,7 @@ FLAME_ATTN_DEV void load_b_kn(uint32_t (&b)[4], const uint16_t* M, int ld, int k
 // 16kk .. 16kk+15 are n-tiles 2kk and 2kk+1.
 template <int N>
 FLAME_ATTN_DEV void acc_to_a(uint32_t (&a)[4], const float (&acc)[N][4], int kk) {
+  static_assert(N % 2 == 0, "k-slices take n-tiles in pairs (16 columns)");
   a[0] = pack_bf16(acc[2 * kk][0], acc[2 * kk][1]);
   a[1] = pack_bf16(acc[2 * kk][2], acc[2 * kk][3]);
   a[2] = pack_bf16(acc[2 * kk + 1][0], acc[2 * kk + 1][1]);
@@ -265,6 +266,8 @@ FLAME_ATTN_DEV void acc_to_a(uint32_t (&a)[4], const float (&acc)[N][4], int kk)
 template <int ROWS, int D, int NT>
 FLAME_ATTN_DEV void load_tile_async(uint16_t* dst, int ld, const uint16_t* src, int64_t stride,
                                     int r0, int T, int tid) {
+  static_assert(D % 8 == 0, "rows are copied in 16-byte chunks of 8 bf16");
+  static_assert(ROWS > 0 && NT % 32 == 0, "whole warps copy the tile");
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   for (int c = tid; c < ROWS * kChunks; c += NT) {
     const int r = c / kChunks, col = (c % kChunks) * 8;

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/hf_families.h"
 
 int main(int argc, char** argv) {

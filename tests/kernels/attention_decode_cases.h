@@ -1,14 +1,13 @@
-// The KV-cache decode test problems shared by the GPU test (test_cuda_attention_decode.cpp) and
+// The KV-cache decode test problems shared by the GPU conformance test (op_cases.h) and
 // the CPU emulation of the same kernels (emu/attention_decode_emu.cpp): several cache rows with
 // different cached lengths taking new tokens in one batch (a row's later new tokens see its
 // earlier ones), bf16-representable random inputs, and the fp32 reference: the cache after the
 // append, then cpu::attention_decode per new token on its row. Cache slots past each row's end
 // hold NaN, so a key read past a token's position shows.
 #pragma once
-#include <cuda_bf16.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -61,7 +60,19 @@ struct DecodeProblem {
   std::vector<float> want;              // (n, QW) reference attention output
 };
 
-inline float round_to_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+// Round to the nearest bf16 (ties to even, as __float2bfloat16_rn), on the host bit for bit, so
+// the table (tests/kernels/op_cases.h) needs no CUDA headers. NaN stays a (quiet) NaN.
+inline float round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    u |= 0x00400000u;
+  else
+    u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
 
 inline DecodeProblem make_decode_problem(const DecodeCase& c, uint32_t seed) {
   DecodeProblem p;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/check.h"
+#include "core/error.h"
 #include "model/config_yaml.h"
 #include "model/hf_families.h"
 #include "model/hf_interop.h"

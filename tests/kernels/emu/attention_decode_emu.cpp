@@ -1,8 +1,8 @@
 // Runs the CUDA KV-cache decode kernels (kernels/cuda/attention_decode.cu: kv_cache_append and
 // attention_decode, unchanged apart from the primitives of attention_common.cuh) on the CPU
 // through tests/kernels/emu/flame_emu.h and compares them with cpu::attention_decode, with the
-// tolerance of tests/kernels/test_cuda_attention_decode.cpp. Needs no GPU: a check of the
-// kernels' indexing (rows, positions, GQA heads, q read in place from qkv), the warp reductions
+// tolerance of the attention_decode cases of tests/kernels/op_cases.h. Needs no GPU: a check of
+// the kernels' indexing (rows, positions, GQA heads, q read in place from qkv), the warp reductions
 // and the online softmax, on the problems of tests/kernels/attention_decode_cases.h. Outputs are
 // poisoned with NaN, so an unwritten element shows.
 // Built by CMake as `attention_decode_emu` and run by ctest as AttentionDecodeEmu.MatchesCpu.

@@ -1,8 +1,8 @@
 // Runs the CUDA attention kernels (kernels/cuda/attention.cu, unchanged apart from the hardware
 // primitives of kernels/cuda/attention_common.cuh) on the CPU through tests/kernels/emu/flame_emu.h
-// and compares them with the fp32 CPU reference, with the tolerances of
-// tests/kernels/test_cuda_attention.cpp. Needs no GPU: a check of the kernels' indexing, fragment
-// layouts, masking, tile skipping and barriers before (or without) a device run.
+// and compares them with the fp32 CPU reference, with the tolerances of the attention cases of
+// tests/kernels/op_cases.h. Needs no GPU: a check of the kernels' indexing, fragment layouts,
+// masking, tile skipping and barriers before (or without) a device run.
 // Built by CMake as `attention_emu` (host C++, when the CUDA headers are found) and run by ctest as
 // AttentionEmu.QuickSchedule1/2. By hand, from the repo root:
 //   g++ -std=c++20 -O2 -fopenmp -I. -I/usr/local/cuda/include -o /tmp/attention_emu
@@ -41,7 +41,7 @@ float from_bf(uint16_t u) {
   return f;
 }
 
-// Same segment layout as test_cuda_attention.cpp: 0 null, 1 packed odd lengths, 2 ids reused.
+// Same segment layout as test_op_conformance.cpp: 0 null, 1 packed odd lengths, 2 ids reused.
 std::vector<int32_t> make_segments(int B, int T, int mode) {
   static const int kLens[] = {5, 1, 13, 37, 3, 71, 9, 129, 17, 31};
   std::vector<int32_t> seg(size_t(B) * T);
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     ++total;
     if (!run_case(s, seg, seed)) ++failed;
   };
-  if (mode == "full") {  // the matrix of test_cuda_attention.cpp
+  if (mode == "full") {  // the attention matrix of tests/kernels/op_cases.h
     for (int D : {64, 128}) {
       uint32_t seed = 1000 + D;
       for (int T : {1, 7, 64, 130, 256})
