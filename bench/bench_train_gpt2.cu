@@ -26,7 +26,8 @@
 #include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "model/config_yaml.h"
-#include "model/cuda_model.h"
+#include "model/model.h"
+#include "model/param_layout.h"
 #include "model/model.h"
 
 using namespace flame;
@@ -76,7 +77,7 @@ int run(int argc, char** argv) {
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
 
-  CudaModel model(cfg, B, kT);
+  Model model(cfg, B, kT, Device::cuda);
   {
     // GPT-2 init from the CPU model (same values a CPU run would start from); only its parameter
     // buffers matter here, the (1,1) arena is tiny.
@@ -104,8 +105,7 @@ int run(int argc, char** argv) {
     const float loss =
         model.forward(tokens.data(), nullptr, nullptr, targets.data(), nullptr, B, kT);
     model.backward(float(n));
-    const float gnorm = model.grad_norm();
-    model.adamw_step(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, step, gnorm > 1.0f ? 1.0f / gnorm : 1.0f);
+    model.optimizer_step({6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, step, 1.0f});  // clip on the device
     return loss;
   };
 

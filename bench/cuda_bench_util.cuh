@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <type_traits>
 
+#include "core/rng.h"
+
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda_check.h"
 
@@ -37,10 +39,7 @@ inline double time_ms(F&& fn, int warmups, int repeats) {
 
 // Device-side random fill (a hash of the index, no host generation: the buffers reach GBs).
 __device__ __forceinline__ float hash_uniform(uint64_t i, uint32_t seed) {
-  uint64_t z = i + 0x9E3779B97F4A7C15ull * (uint64_t(seed) + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  const uint64_t z = flame::splitmix_at(i, seed);
   return float(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
 }
 

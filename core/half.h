@@ -58,6 +58,9 @@ inline float f16_to_f32(uint16_t x) {
   return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
+// x rounded to the nearest bf16 (ties to even, as __float2bfloat16_rn), kept as fp32.
+inline float round_to_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
 // out (n) = fp32 of the bf16 bit patterns in (n) (exact).
 inline void bf16_to_f32(float* out, const uint16_t* in, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(in[i]);

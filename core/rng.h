@@ -10,12 +10,19 @@
 #include <utility>
 #include <vector>
 
+// The SplitMix64 core is callable from CUDA kernels too (benchmarks fill buffers on the device).
+#ifdef __CUDACC__
+#define FLAME_HOST_DEVICE __host__ __device__
+#else
+#define FLAME_HOST_DEVICE
+#endif
+
 namespace flame {
 
 inline constexpr uint64_t kGolden64 = 0x9E3779B97F4A7C15ull;  // SplitMix64's stream increment
 
 // SplitMix64's output function (Steele et al.): a bijective 64-bit mix.
-inline constexpr uint64_t splitmix_finalize(uint64_t z) {
+FLAME_HOST_DEVICE inline constexpr uint64_t splitmix_finalize(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
@@ -23,7 +30,7 @@ inline constexpr uint64_t splitmix_finalize(uint64_t z) {
 
 // The n-th output (0-based) of a SplitMix64 stream started at `key`: random access, so every
 // element of a tensor can be drawn independently and in parallel, whatever the thread count.
-inline constexpr uint64_t splitmix_at(uint64_t key, uint64_t n) {
+FLAME_HOST_DEVICE inline constexpr uint64_t splitmix_at(uint64_t key, uint64_t n) {
   return splitmix_finalize(key + (n + 1) * kGolden64);
 }
 

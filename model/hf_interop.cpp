@@ -29,10 +29,6 @@ using nlohmann::json;
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -207,8 +203,8 @@ class HfTensors {
 
 // Tensors an HF file may carry that are not weights (buffers older versions saved).
 bool is_ignorable_buffer(const std::string& name) {
-  return ends_with(name, "rotary_emb.inv_freq") || ends_with(name, ".attn.bias") ||
-         ends_with(name, ".attn.masked_bias");
+  return name.ends_with("rotary_emb.inv_freq") || name.ends_with(".attn.bias") ||
+         name.ends_with(".attn.masked_bias");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "kernels/attention.h"
 
 namespace flame::test {
@@ -59,20 +60,6 @@ struct DecodeProblem {
   std::vector<float> kc_want, vc_want;  // the caches after the append
   std::vector<float> want;              // (n, QW) reference attention output
 };
-
-// Round to the nearest bf16 (ties to even, as __float2bfloat16_rn), on the host bit for bit, so
-// the table (tests/kernels/op_cases.h) needs no CUDA headers. NaN stays a (quiet) NaN.
-inline float round_to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    u |= 0x00400000u;
-  else
-    u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
 
 inline DecodeProblem make_decode_problem(const DecodeCase& c, uint32_t seed) {
   DecodeProblem p;

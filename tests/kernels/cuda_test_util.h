@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda_check.h"
 
@@ -25,20 +26,9 @@ namespace flame::test {
 using bf16 = __nv_bfloat16;
 using flame::cuda::DeviceBuffer;
 
-inline uint16_t f32_to_bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
-  return uint16_t(u >> 16);
-}
-
-inline float bf16_bits_to_f32(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+// Host bf16 conversions (core/half.h), under the names the tests use.
+inline uint16_t f32_to_bf16_bits(float f) { return flame::f32_to_bf16(f); }
+inline float bf16_bits_to_f32(uint16_t b) { return flame::bf16_to_f32(b); }
 
 inline float round_bf16(float f) { return bf16_bits_to_f32(f32_to_bf16_bits(f)); }
 

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <vector>
 
+#include "core/half.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model_test_util.h"
@@ -49,16 +50,6 @@ inline ModelConfig gpu_llama_config() {
   c.tie_embeddings = false;
   c.bias = false;
   return c;
-}
-
-// Host round to nearest even, as __float2bfloat16_rn (finite inputs).
-inline float round_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
 }
 
 inline void round_all_to_bf16(float* x, size_t n) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/rng.h"
 #include "model/config.h"
 #include "model/model.h"
 
@@ -15,10 +16,7 @@ struct TestRng {
   uint64_t s;
   explicit TestRng(uint64_t seed) : s(seed) {}
   uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return flame::splitmix_finalize(s += flame::kGolden64);
   }
   double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }  // [0,1)
   float uniform(float lo, float hi) { return lo + float(uniform()) * (hi - lo); }

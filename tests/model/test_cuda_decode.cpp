@@ -19,7 +19,8 @@
 #include "gpu_compare_util.h"
 #include "core/error.h"
 #include "kernels/cuda_check.h"
-#include "model/cuda_model.h"
+#include "model/model.h"
+#include "model/param_layout.h"
 #include "model/model.h"
 
 namespace flame::model::testing {
@@ -44,7 +45,7 @@ double rel_to_max(const float* got, const float* want, int V) {
 void check_against_cpu_and_forward(const ModelConfig& cfg, uint64_t seed) {
   const int V = cfg.vocab_size;
   Model cpu(cfg, 1, kT);
-  CudaModel gpu(cfg, kRows, kT);
+  Model gpu(cfg, kRows, kT, Device::cuda);
   const std::vector<float> w = compare_weights(cpu.param_info(), cpu.num_params(), seed);
   std::copy(w.begin(), w.end(), cpu.params());
   gpu.load_params(w.data());
@@ -57,7 +58,7 @@ void check_against_cpu_and_forward(const ModelConfig& cfg, uint64_t seed) {
   };
   std::vector<KvCache> cpu_caches;
   for (int r = 0; r < kRows; ++r) cpu_caches.push_back(cpu.new_kv_cache(kMaxLen));
-  CudaKvCache cache = gpu.new_kv_cache(kRows, kMaxLen);
+  KvCache cache = gpu.new_kv_cache(kRows, kMaxLen);
   std::vector<std::vector<int32_t>> seqs(kRows);  // every token each row has seen
 
   // Step 0 prefills the three prompts in one call; each later step feeds one random token per
@@ -109,10 +110,10 @@ TEST(CudaModelDecode, LlamaStyleMatchesCpuDecodeAndForward) {
 TEST(CudaModelDecode, ChecksOnTheHostAndInvalidatesTheForward) {
   SKIP_WITHOUT_DEVICE();
   const ModelConfig cfg = gpu_llama_config();  // max_seq_len 64
-  CudaModel gpu(cfg, kRows, kT);               // arena: 3 * 32 = 96 tokens per call
+  Model gpu(cfg, kRows, kT, Device::cuda);               // arena: 3 * 32 = 96 tokens per call
   EXPECT_THROW(gpu.new_kv_cache(kRows + 1, 8), Error);
   EXPECT_THROW(gpu.new_kv_cache(1, cfg.max_seq_len + 1), Error);
-  CudaKvCache cache = gpu.new_kv_cache(kRows, cfg.max_seq_len);
+  KvCache cache = gpu.new_kv_cache(kRows, cfg.max_seq_len);
   using Feed = std::vector<std::vector<int32_t>>;
   EXPECT_THROW(gpu.decode(cache, Feed{{1}, {2}}), Error);               // one list per row
   EXPECT_THROW(gpu.decode(cache, Feed{{1}, {cfg.vocab_size}, {}}), Error);  // bad id

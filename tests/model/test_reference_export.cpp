@@ -26,7 +26,8 @@
 #include "model/model.h"
 #ifdef FLAME_WITH_CUDA
 #include "kernels/cuda_check.h"
-#include "model/cuda_model.h"
+#include "model/model.h"
+#include "model/param_layout.h"
 #endif
 
 namespace flame::model::testing {
@@ -106,7 +107,7 @@ void export_case(const fs::path& dir, const ModelConfig& cfg, uint64_t seed) {
 
 #ifdef FLAME_WITH_CUDA
   if (!flame::cuda::device_available()) return;
-  CudaModel gpu(cfg, B, T);
+  Model gpu(cfg, B, T, Device::cuda);
   gpu.load_params(w.data());
   gpu.zero_grad();
   const float loss_gpu = gpu.forward(batch.tokens.data(), batch.pos.data(), batch.seg.data(),

@@ -14,7 +14,8 @@
 #include <cstdio>
 
 #include "kernels/cuda_check.h"
-#include "model/cuda_model.h"
+#include "model/model.h"
+#include "model/param_layout.h"
 #include "tests/model/gpu_compare_util.h"
 #include "train/generate.h"
 
@@ -39,7 +40,7 @@ TEST(GenerateCuda, BatchMatchesTheCpuUpToNearTies) {
   const model::ModelConfig cfg = model::testing::gpu_llama_config();  // max_seq_len 64
   constexpr int kT = 32, kMaxNew = 10;
   model::Model cpu(cfg, 2, kT);
-  model::CudaModel gpu(cfg, 2, kT);  // 2 rows per group: three groups below
+  model::Model gpu(cfg, 2, kT, model::Device::cuda);  // 2 rows per group: three groups below
   const auto w = model::testing::compare_weights(cpu.param_info(), cpu.num_params(), 41);
   std::copy(w.begin(), w.end(), cpu.params());
   gpu.load_params(w.data());

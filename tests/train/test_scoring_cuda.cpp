@@ -9,7 +9,8 @@
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
 #include "kernels/cuda_check.h"
-#include "model/cuda_model.h"
+#include "model/model.h"
+#include "model/param_layout.h"
 #include "train/evaluate.h"
 
 using namespace flame;
@@ -26,7 +27,7 @@ TEST(ScoringCuda, LabelProbabilitiesMatchTheCpu) {
   c.max_seq_len = 512;
   model::Model cpu(c, 4, 512);
   cpu.init_weights(17);
-  model::CudaModel gpu(c, 4, 512);
+  model::Model gpu(c, 4, 512, model::Device::cuda);
   gpu.load_params(cpu.params());
   const data::ByteTokenizer tok;
   for (const char* task : {"synth_refusal", "synth_arith_claim", "synth_keyword_count"}) {
