@@ -2,6 +2,8 @@
 #pragma once
 #include <string>
 
+#include "core/config_fields.h"
+
 namespace flame::model {
 
 enum class Norm { layernorm, rmsnorm };
@@ -25,10 +27,17 @@ struct ModelConfig {
   bool qkv_bias = false;        // biases on the q/k/v projection only (Qwen2); implied by bias
   float norm_eps = 1e-5f;       // epsilon of the norms
 
+  // The YAML keys (model/config.cpp): a preset file and a run's model section use exactly these.
+  static const config::Fields<ModelConfig>& fields();
+
   int head_dim() const { return d_model / n_head; }
   // Whether h.<l>.attn.qkv.bias exists: the one question every layout asks about qkv_bias.
   bool has_qkv_bias() const { return bias || qkv_bias; }
 };
+
+const config::Choices<Norm>& choices(Norm);
+const config::Choices<PosEmb>& choices(PosEmb);
+const config::Choices<Mlp>& choices(Mlp);
 
 // Throws flame::Error naming the first inconsistent field (e.g. n_head not dividing d_model).
 void validate(const ModelConfig& c);
