@@ -34,6 +34,7 @@ namespace flame::config {
 
 // How one reader phrases its errors: each keeps the wording its users (and tests) know.
 struct Wording {
+  explicit Wording(std::string p = "") : prefix(std::move(p)) {}
   std::string prefix;                 // before every message, e.g. "config error: "
   std::string noun = "key";           // unknown key 'x' | unknown field 'x'
   std::string expects = " expects ";  // <key> expects an integer (got 'x')
