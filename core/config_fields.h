@@ -470,7 +470,8 @@ void read_fields(const YAML::Node& node, S& out, const Ctx& c,
   }
   if (!node.IsMap())
     c.fail((c.path.empty() ? std::string("the top level") : c.path) +
-           " must be a map of keys (got " + describe(node) + ")");
+           (c.w.key_colon ? ": must be a map of keys (got " : " must be a map of keys (got ") +
+           describe(node) + ")");
   std::vector<std::string> known = keys<S>();
   known.insert(known.end(), also_known.begin(), also_known.end());
   for (const auto& kv : node) {

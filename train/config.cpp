@@ -23,7 +23,7 @@ namespace flame::train {
 namespace {
 
 const config::Ctx& run_ctx() {
-  static const config::Ctx c{{.prefix = "config error: "}, ""};
+  static const config::Ctx c{config::Wording("config error: "), ""};
   return c;
 }
 
@@ -88,7 +88,7 @@ void resolve_model(ModelSection& m, const YAML::Node& section, const data::Token
     model::ModelConfig base;
     if (preset && !preset.IsNull() && !preset.IsMap())
       config_error("model.preset " + m.preset_path + " is not a map of model keys");
-    config::read_fields(preset, base, {{.prefix = "config error: " + m.preset_path + ": "}, "model"});
+    config::read_fields(preset, base, {config::Wording("config error: " + m.preset_path + ": "), "model"});
     m.cfg = with_run_keys(base, section);
   }
   // vocab_size 0 in a preset means "whatever the tokenizer needs".
