@@ -531,16 +531,16 @@ void doc_rows(const std::string& prefix, std::vector<DocRow>& rows) {
 
 // One Markdown table: key | type | default | check | meaning.
 inline std::string markdown_table(const std::vector<DocRow>& rows) {
-  auto cell = [](std::string s) {
-    for (size_t p = 0; (p = s.find('|', p)) != std::string::npos; p += 2)
-      if (p == 0 || s[p - 1] != '\\') s.insert(p, "\\");
-    return s;
+  auto cell = [](const std::string& s) {  // a table cell: no column breaks, no HTML tags
+    std::string out;
+    for (char ch : s) out += ch == '|' ? "\\|" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
+    return out;
   };
   std::ostringstream os;
   os << "| key | type | default | check | meaning |\n|---|---|---|---|---|\n";
   for (const auto& r : rows)
-    os << "| `" << r.key << "` | " << cell(r.type) << " | " << (r.def.empty() ? "" : "`" + r.def + "`")
-       << " | " << cell(r.check) << " | " << cell(r.doc) << " |\n";
+    os << "| `" << r.key << "` | " << cell(r.type) << " | "
+       << (r.def.empty() ? "" : "`" + r.def + "`") << " | " << cell(r.check) << " | " << cell(r.doc) << " |\n";
   return os.str();
 }
 

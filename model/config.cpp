@@ -57,7 +57,11 @@ namespace {
 
 // Model errors name "model.<key>", the way a run config or preset spells it.
 const config::Ctx& model_ctx() {
-  static const config::Ctx c{{.prefix = "", .value_first = true}, "model"};
+  static const config::Ctx c = [] {
+    config::Ctx c{config::Wording(), "model"};
+    c.w.value_first = true;
+    return c;
+  }();
   return c;
 }
 

@@ -344,11 +344,6 @@ void resolve(RunConfig& c, const YAML::Node& root, const std::string& base_dir) 
         if (!card.flipped_labels) d.tasks.push_back(card.name);
     }
   }
-  if (d.source == "shards")
-    for (const auto& t : d.tasks)
-      if (!fs::is_regular_file(fs::path(d.shards) / (t + ".h5")))
-        config_error("data.tasks: no shard " + t + ".h5 in " + d.shards);
-
   std::unique_ptr<data::Tokenizer> tok;
   try {
     tok = data::make_tokenizer(d.tokenizer);
@@ -357,6 +352,11 @@ void resolve(RunConfig& c, const YAML::Node& root, const std::string& base_dir) 
   }
   const YAML::Node& r = root;
   resolve_model(c.model, root && root.IsMap() ? r["model"] : YAML::Node(), *tok, base_dir);
+  // After the model, as before: a run that contradicts its init_from checkpoint says so first.
+  if (d.source == "shards")
+    for (const auto& t : d.tasks)
+      if (!fs::is_regular_file(fs::path(d.shards) / (t + ".h5")))
+        config_error("data.tasks: no shard " + t + ".h5 in " + d.shards);
 
   if (!c.eval.suite.empty()) {
     try {
