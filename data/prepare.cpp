@@ -27,28 +27,16 @@ namespace flame::data {
 
 namespace {
 
-[[noreturn]] void config_error(const std::string& msg) { throw Error("data config error: " + msg); }
-
-// Reads `key` of `node` into `out` when present; a value of the wrong type names the key.
-template <class T>
-void get(const YAML::Node& node, const std::string& prefix, const char* key, T& out) {
-  const YAML::Node v = node[key];
-  if (!v) return;
-  try {
-    out = v.as<T>();
-  } catch (const YAML::Exception&) {
-    config_error(prefix + key + " has the wrong type (got '" + YAML::Dump(v) + "')");
-  }
+const config::Ctx& prepare_ctx() {
+  static const config::Ctx c = [] {
+    config::Ctx c{config::Wording("data config error: "), ""};
+    c.w.expects = " has the wrong type: expected ";
+    return c;
+  }();
+  return c;
 }
 
-void check_keys(const YAML::Node& node, const std::string& prefix,
-                const std::set<std::string>& known) {
-  if (!node.IsMap()) config_error((prefix.empty() ? "the file" : prefix) + " must be a mapping");
-  for (const auto& kv : node) {
-    const auto k = kv.first.as<std::string>();
-    if (!known.count(k)) config_error("unknown key '" + prefix + k + "'");
-  }
-}
+[[noreturn]] void config_error(const std::string& msg) { prepare_ctx().fail(msg); }
 
 // exclude entries are names, or prefixes when they end in '*'.
 bool excluded(const PrepareConfig& cfg, const std::string& name) {
@@ -89,54 +77,73 @@ struct TaskWork {
 
 }  // namespace
 
+const config::Fields<TokenizerPrep>& TokenizerPrep::fields() {
+  using T = TokenizerPrep;
+  using config::field;
+  static const config::Fields<T> f = {
+      field("model", &T::model,
+            "byte, word or an existing SentencePiece .model; empty: train one on the corpus"),
+      field<T, int>("vocab_size", [](T& t) -> int& { return t.train.vocab_size; },
+                    "SentencePiece training: pieces, specials included"),
+      field<T, std::string>("model_type", [](T& t) -> std::string& { return t.train.model_type; },
+                            "SentencePiece training: unigram, bpe, char or word"),
+      field<T, double>("character_coverage",
+                       [](T& t) -> double& { return t.train.character_coverage; },
+                       "SentencePiece training: share of characters covered by pieces"),
+      field<T, long>("max_sentences", [](T& t) -> long& { return t.train.max_sentences; },
+                     "SentencePiece training: lines sampled from the corpus"),
+      field("sample_examples", &T::sample_examples,
+            "rendered train examples (spread over tasks) the tokenizer is trained on")
+          .check(config::above(0)),
+  };
+  return f;
+}
+
+const config::Fields<PrepareConfig>& PrepareConfig::fields() {
+  using P = PrepareConfig;
+  using config::field;
+  static const config::Fields<P> f = {
+      field("name", &P::name, "name of this prepared collection"),
+      field("raw_dir", &P::raw_dir, "root of the raw datasets (card files are under it)"),
+      field("tasks_dir", &P::tasks_dir, "task cards, searched recursively"),
+      field("tasks", &P::tasks,
+            "card names; all: every card whose inputs exist (files under raw_dir, or synthetic)"),
+      field("exclude", &P::exclude, "with tasks: all, names or prefixes ending in '*' left out"),
+      field("out_dir", &P::out_dir, "shards, tokenizer.model, prepare_report.json (required)"),
+      field("tokenizer", &P::tokenizer, "which tokenizer the shards are made with"),
+      field("max_tokens", &P::max_tokens, "longest example (= training seq_len); context cut to fit")
+          .check(config::at_least(16)),
+      field("dev_fraction", &P::dev_fraction, "share of each task's groups held out for dev")
+          .check(config::within(0, 1, true)),
+      field("max_dev_examples", &P::max_dev_examples, "at most this many dev examples per task")
+          .check(config::at_least(0)),
+      field("max_bad_fraction", &P::max_bad_fraction,
+            "a task with more malformed records than this fails")
+          .check(config::within(0, 1)),
+      field("both_orders", &P::both_orders,
+            "pairwise train examples in both presentation orders (a card option overrides it)"),
+      field("threads", &P::threads, "OpenMP threads; 0 = all cores").check(config::at_least(0)),
+      field("seed", &P::seed, "split hashing"),
+  };
+  return f;
+}
+
 PrepareConfig parse_prepare_config(const YAML::Node& root) {
   PrepareConfig c;
-  check_keys(root, "", {"name", "raw_dir", "tasks_dir", "tasks", "exclude", "out_dir", "tokenizer",
-                        "max_tokens", "dev_fraction", "max_dev_examples", "max_bad_fraction",
-                        "both_orders", "threads", "seed"});
-  get(root, "", "name", c.name);
-  get(root, "", "raw_dir", c.raw_dir);
-  get(root, "", "tasks_dir", c.tasks_dir);
-  if (const YAML::Node t = root["tasks"]) {
-    if (t.IsScalar()) c.tasks = {t.as<std::string>()};
-    else get(root, "", "tasks", c.tasks);
-  }
-  get(root, "", "exclude", c.exclude);
-  get(root, "", "out_dir", c.out_dir);
-  if (const YAML::Node t = root["tokenizer"]) {
-    check_keys(t, "tokenizer.", {"model", "vocab_size", "model_type", "character_coverage",
-                                 "sample_examples", "max_sentences"});
-    get(t, "tokenizer.", "model", c.tokenizer.model);
-    get(t, "tokenizer.", "vocab_size", c.tokenizer.train.vocab_size);
-    get(t, "tokenizer.", "model_type", c.tokenizer.train.model_type);
-    get(t, "tokenizer.", "character_coverage", c.tokenizer.train.character_coverage);
-    get(t, "tokenizer.", "max_sentences", c.tokenizer.train.max_sentences);
-    get(t, "tokenizer.", "sample_examples", c.tokenizer.sample_examples);
-  }
-  get(root, "", "max_tokens", c.max_tokens);
-  get(root, "", "dev_fraction", c.dev_fraction);
-  get(root, "", "max_dev_examples", c.max_dev_examples);
-  get(root, "", "max_bad_fraction", c.max_bad_fraction);
-  get(root, "", "both_orders", c.both_orders);
-  get(root, "", "threads", c.threads);
-  get(root, "", "seed", c.seed);
+  if (!root.IsMap()) config_error("the file must be a mapping");
+  config::read_fields(root, c, prepare_ctx());
   validate_prepare_config(c);
+  if (!fs::is_directory(c.tasks_dir)) config_error("tasks_dir not found: " + c.tasks_dir);
   return c;
 }
 
 void validate_prepare_config(const PrepareConfig& c) {
   if (c.out_dir.empty()) config_error("out_dir is required");
   if (c.tasks.empty()) config_error("tasks is empty");
-  if (!fs::is_directory(c.tasks_dir)) config_error("tasks_dir not found: " + c.tasks_dir);
-  if (c.max_tokens < 16) config_error("max_tokens must be >= 16 (got " + std::to_string(c.max_tokens) + ")");
-  if (!(c.dev_fraction >= 0 && c.dev_fraction < 1))
-    config_error("dev_fraction must be in [0, 1) (got " + std::to_string(c.dev_fraction) + ")");
-  if (c.max_dev_examples < 0) config_error("max_dev_examples must be >= 0");
-  if (!(c.max_bad_fraction >= 0 && c.max_bad_fraction <= 1))
-    config_error("max_bad_fraction must be in [0, 1] (got " + std::to_string(c.max_bad_fraction) + ")");
-  if (c.threads < 0) config_error("threads must be >= 0");
-  if (c.tokenizer.sample_examples <= 0) config_error("tokenizer.sample_examples must be > 0");
+  config::check_fields(c, prepare_ctx());
 }
+
+YAML::Node to_yaml(const PrepareConfig& c) { return config::to_yaml(c); }
 
 std::vector<TaskCard> load_task_cards(const std::string& dir) {
   std::map<std::string, std::pair<TaskCard, std::string>> by_name;

@@ -1,11 +1,8 @@
 // `flame prepare <data config>`: raw datasets -> converters -> train/dev split -> tokenizer
 // (trained on the rendered corpus, or loaded) -> context truncation -> one HDF5 shard per task.
 //
-// Data config (configs/data/*.yaml), parsed in parse_prepare_config and checked in
-// validate_prepare_config:
-//   name, raw_dir, tasks_dir, tasks (list or "all"), exclude, out_dir, max_tokens, dev_fraction,
-//   max_dev_examples, max_bad_fraction, both_orders, threads, seed,
-//   tokenizer: {model | vocab_size, model_type, character_coverage, sample_examples}
+// Data config (configs/data/*.yaml): its keys are the fields() tables of PrepareConfig and
+// TokenizerPrep (data/prepare.cpp; listed in docs/config_keys.md).
 // Output in out_dir: <task>.h5 per task, tokenizer.model (SentencePiece), prepare_report.json.
 #pragma once
 #include <cstdint>
@@ -16,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "core/config_fields.h"
 #include "data/convert.h"
 #include "data/fit.h"
 #include "data/sp_tokenizer.h"
@@ -27,6 +25,7 @@ struct TokenizerPrep {
   std::string model;           // "byte", "word" or an existing .model; empty: train SentencePiece
   SpTrainOptions train;        // used when model is empty
   long sample_examples = 4000;   // rendered train examples (spread over tasks) fed to training
+  static const config::Fields<TokenizerPrep>& fields();
 };
 
 struct PrepareConfig {
@@ -46,12 +45,17 @@ struct PrepareConfig {
                                       // (a card option both_orders overrides it)
   int threads = 0;                    // OpenMP threads; 0 = all cores
   uint64_t seed = 1234;               // split hashing
+  static const config::Fields<PrepareConfig>& fields();
 };
 
-// YAML -> config (unknown keys and wrong types rejected; relative paths resolved against the
-// working directory), then validate. Throws flame::Error("data config error: ...").
+// YAML -> config (unknown keys and wrong types rejected; relative paths are taken from the
+// working directory), validate, then check that tasks_dir exists. Throws
+// flame::Error("data config error: ...").
 PrepareConfig parse_prepare_config(const YAML::Node& root);
+// Every key's own check and the required out_dir; reads no file.
 void validate_prepare_config(const PrepareConfig& c);
+// The config as YAML, every key (parse_prepare_config reads it back unchanged).
+YAML::Node to_yaml(const PrepareConfig& c);
 
 // Every task card under dir (recursively, *.yaml), sorted by name; a bad card or two cards with
 // one name throw flame::Error naming the files.

@@ -13,22 +13,53 @@
 
 namespace flame::data {
 
-const char* task_type_name(TaskType t) {
-  switch (t) {
-    case TaskType::pairwise: return "pairwise";
-    case TaskType::pointwise: return "pointwise";
-    case TaskType::classification: return "classification";
-    case TaskType::generative: return "generative";
-  }
-  return "?";
+const config::Choices<TaskType>& choices(TaskType) {
+  static const config::Choices<TaskType> c = {{TaskType::pairwise, "pairwise"},
+                                              {TaskType::pointwise, "pointwise"},
+                                              {TaskType::classification, "classification"},
+                                              {TaskType::generative, "generative"}};
+  return c;
 }
 
+const char* task_type_name(TaskType t) { return config::choice_name(t); }
+
 TaskType parse_task_type(const std::string& s) {
-  for (TaskType t : {TaskType::pairwise, TaskType::pointwise, TaskType::classification,
-                     TaskType::generative})
-    if (s == task_type_name(t)) return t;
+  for (const auto& [t, n] : choices(TaskType{}))
+    if (s == n) return t;
   throw Error("unknown task type '" + s +
               "' (expected pairwise, pointwise, classification or generative)");
+}
+
+const config::Fields<TaskCard>& TaskCard::fields() {
+  using T = TaskCard;
+  using config::field;
+  auto given = [](const auto& v) { return !v.empty(); };
+  static const config::Fields<T> f = {
+      field("name", &T::name, "unique id, e.g. synth_arith_claim").required(),
+      field("source", &T::source, "where the data comes from (synthetic, a URL...)").required(),
+      field("license", &T::license, "license of the source data").required(),
+      field("category", &T::category,
+            "quality, factuality, safety, coding, math or instruction").required(),
+      field("type", &T::type, "what the rater outputs").required(),
+      field("title", &T::title, "the question the rater answers").required(),
+      field("description", &T::description,
+            "definition + evaluation instructions + label scale").required(),
+      field("input_fields", &T::input_fields, "CONTEXT field names, in order").required(),
+      field("output_fields", &T::output_fields, "target field names; the first one is the label")
+          .required(),
+      field("labels", &T::labels,
+            "label values of the first output field (pairwise: A, B[, Tie]; none for generative)")
+          .write_if(given),
+      field("pair_fields", &T::pair_fields,
+            "pairwise: the two input fields swapped to reverse the order")
+          .write_if(given),
+      field("flipped_labels", &T::flipped_labels, "labels deliberately wrong (a task known to hurt)")
+          .write_if([](bool b) { return b; }),
+      field("converter", &T::converter, "converter turning the source into examples")
+          .write_if(given),
+      field("options", &T::options, "converter options (free-form strings)").write_if(given),
+  };
+  return f;
 }
 
 Example swap_pair(const TaskCard& card, const Example& ex) {
@@ -102,74 +133,11 @@ TaskCard parse_task_card(const std::string& yaml_text, const std::string& origin
     throw Error("task card " + origin + ": invalid YAML: " + e.what());
   }
   if (!n.IsMap()) throw Error("task card " + origin + ": expected a mapping at the top level");
-
-  static const std::set<std::string> known = {
-      "name",   "source",        "license",       "category",       "type",
-      "title",  "description",   "input_fields",  "output_fields",  "labels",
-      "pair_fields", "flipped_labels", "converter", "options"};
-  for (const auto& kv : n) {
-    const auto key = kv.first.as<std::string>();
-    if (!known.count(key)) throw Error("task card " + origin + ": unknown field '" + key + "'");
-  }
-  auto str = [&](const char* key, bool required) -> std::string {
-    const YAML::Node v = n[key];
-    if (!v) {
-      if (required) throw Error("task card " + origin + ": missing required field '" + key + "'");
-      return {};
-    }
-    if (!v.IsScalar()) throw Error("task card " + origin + ": field '" + key + "' must be a string");
-    return v.as<std::string>();
-  };
-  auto list = [&](const char* key, bool required) -> std::vector<std::string> {
-    const YAML::Node v = n[key];
-    if (!v) {
-      if (required) throw Error("task card " + origin + ": missing required field '" + key + "'");
-      return {};
-    }
-    if (!v.IsSequence())
-      throw Error("task card " + origin + ": field '" + key + "' must be a list");
-    std::vector<std::string> out;
-    for (const auto& e : v) {
-      if (!e.IsScalar())
-        throw Error("task card " + origin + ": field '" + key + "' must hold strings");
-      out.push_back(e.as<std::string>());
-    }
-    return out;
-  };
-
   TaskCard c;
-  c.name = str("name", true);
-  c.source = str("source", true);
-  c.license = str("license", true);
-  c.category = str("category", true);
-  try {
-    c.type = parse_task_type(str("type", true));
-  } catch (const Error& e) {
-    throw Error("task card " + origin + ": " + e.what());
-  }
-  c.title = str("title", true);
-  c.description = str("description", true);
-  c.input_fields = list("input_fields", true);
-  c.output_fields = list("output_fields", true);
-  c.labels = list("labels", c.type != TaskType::generative);
-  c.pair_fields = list("pair_fields", c.type == TaskType::pairwise);
-  if (const YAML::Node f = n["flipped_labels"]) {
-    try {
-      c.flipped_labels = f.as<bool>();
-    } catch (const YAML::Exception&) {
-      throw Error("task card " + origin + ": field 'flipped_labels' must be true or false");
-    }
-  }
-  c.converter = str("converter", false);
-  if (const YAML::Node o = n["options"]) {
-    if (!o.IsMap()) throw Error("task card " + origin + ": field 'options' must be a mapping");
-    for (const auto& kv : o) {
-      if (!kv.second.IsScalar())
-        throw Error("task card " + origin + ": option '" + kv.first.as<std::string>() +
-                    "' must be a scalar");
-      c.options[kv.first.as<std::string>()] = kv.second.as<std::string>();
-    }
-  }
+  config::Ctx ctx{config::Wording("task card " + origin + ": "), ""};
+  ctx.w.noun = "field";
+  ctx.w.expects = " must be ";
+  config::read_fields(n, c, ctx);
   validate_task_card(c, origin);
   return c;
 }
@@ -184,30 +152,17 @@ TaskCard load_task_card(const std::string& yaml_path) {
 
 std::string task_card_yaml(const TaskCard& c) {
   YAML::Emitter e;
-  auto list = [&](const char* key, const std::vector<std::string>& v) {
-    e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    // Quote every element: "Yes"/"No" would otherwise read back as booleans in YAML 1.1 tools.
-    for (const auto& s : v) e << YAML::DoubleQuoted << s;
-    e << YAML::EndSeq;
-  };
   e << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << c.name;
-  e << YAML::Key << "source" << YAML::Value << c.source;
-  e << YAML::Key << "license" << YAML::Value << c.license;
-  e << YAML::Key << "category" << YAML::Value << c.category;
-  e << YAML::Key << "type" << YAML::Value << task_type_name(c.type);
-  e << YAML::Key << "title" << YAML::Value << YAML::DoubleQuoted << c.title;
-  e << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << c.description;
-  list("input_fields", c.input_fields);
-  list("output_fields", c.output_fields);
-  if (c.type != TaskType::generative) list("labels", c.labels);
-  if (c.type == TaskType::pairwise) list("pair_fields", c.pair_fields);
-  if (c.flipped_labels) e << YAML::Key << "flipped_labels" << YAML::Value << true;
-  if (!c.converter.empty()) e << YAML::Key << "converter" << YAML::Value << c.converter;
-  if (!c.options.empty()) {
-    e << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : c.options) e << YAML::Key << k << YAML::Value << v;
-    e << YAML::EndMap;
+  for (const auto& kv : config::to_yaml(c)) {
+    e << YAML::Key << kv.first.Scalar() << YAML::Value;
+    if (kv.second.IsSequence()) {
+      // Quote every element: "Yes"/"No" would otherwise read back as booleans in YAML 1.1 tools.
+      e << YAML::Flow << YAML::BeginSeq;
+      for (const auto& s : kv.second) e << YAML::DoubleQuoted << s.Scalar();
+      e << YAML::EndSeq;
+    } else {
+      e << kv.second;
+    }
   }
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";

@@ -5,9 +5,12 @@
 #include <utility>
 #include <vector>
 
+#include "core/config_fields.h"
+
 namespace flame::data {
 
 enum class TaskType { pairwise, pointwise, classification, generative };
+const config::Choices<TaskType>& choices(TaskType);
 const char* task_type_name(TaskType t);
 TaskType parse_task_type(const std::string& s);  // throws flame::Error naming the bad value
 
@@ -16,7 +19,7 @@ struct TaskCard {
   std::string source;                      // where the data comes from ("synthetic", a URL...)
   std::string license;                     // license of the source data
   std::string category;                    // quality|factuality|safety|coding|math|instruction
-  TaskType type = TaskType::classification;
+  TaskType type = TaskType::classification;  // what the rater outputs
   std::string title;                       // the question the rater answers
   std::string description;                 // definition + evaluation instructions + label scale
   std::vector<std::string> input_fields;   // CONTEXT field names, in order
@@ -27,6 +30,7 @@ struct TaskCard {
   bool flipped_labels = false;             // labels deliberately wrong (a task known to hurt)
   std::string converter;                   // converter turning the source into examples
   std::map<std::string, std::string> options;  // converter options (free-form strings)
+  static const config::Fields<TaskCard>& fields();  // the YAML keys (data/task.cpp)
 
   friend bool operator==(const TaskCard&, const TaskCard&) = default;
 };

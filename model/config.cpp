@@ -1,7 +1,6 @@
 // ModelConfig validation, enum names, and the YAML mapping (model/config_yaml.h).
 #include "model/config.h"
 
-#include <charconv>
 #include <climits>
 #include <cmath>
 #include <sstream>
@@ -11,27 +10,62 @@
 
 namespace flame::model {
 
+const config::Choices<Norm>& choices(Norm) {
+  static const config::Choices<Norm> c = {{Norm::layernorm, "layernorm"}, {Norm::rmsnorm, "rmsnorm"}};
+  return c;
+}
+const config::Choices<PosEmb>& choices(PosEmb) {
+  static const config::Choices<PosEmb> c = {{PosEmb::learned, "learned"}, {PosEmb::rope, "rope"}};
+  return c;
+}
+
+const config::Fields<ModelConfig>& ModelConfig::fields() {
+  using M = ModelConfig;
+  using config::field;
+  const config::Range positive{[](double x) { return x > 0; }, "positive"};
+  static const config::Fields<M> f = {
+      field("n_layer", &M::n_layer, "transformer blocks").check(positive),
+      field("n_head", &M::n_head, "query heads; must divide d_model").check(positive),
+      field("n_kv_head", &M::n_kv_head, "key/value heads (GQA when < n_head); must divide n_head")
+          .check(positive),
+      field("d_model", &M::d_model, "residual width").check(positive),
+      field("d_ff", &M::d_ff, "MLP hidden width (per branch for swiglu)").check(positive),
+      field("vocab_size", &M::vocab_size, "vocabulary; 0: the tokenizer's")
+          .check([](int v) { return v >= 0; }, "positive, or 0 to take it from the tokenizer"),
+      field("max_seq_len", &M::max_seq_len, "longest sequence (size of the learned position table)")
+          .check(positive),
+      field("norm", &M::norm, "layernorm (GPT-2) or rmsnorm (Llama)"),
+      field("pos", &M::pos, "learned positions (GPT-2) or rope (Llama)"),
+      field("rope_theta", &M::rope_theta, "RoPE base; finite and > 1 with pos: rope"),
+      field("mlp", &M::mlp, "gelu (GPT-2) or swiglu (Llama)"),
+      field("tie_embeddings", &M::tie_embeddings, "lm_head shares the token embedding"),
+      field("bias", &M::bias, "biases in linear layers and LayerNorm"),
+      field("qkv_bias", &M::qkv_bias, "biases on the q/k/v projection only (Qwen2); implied by bias"),
+      field("norm_eps", &M::norm_eps, "epsilon of the norms")
+          .check([](float e) { return std::isfinite(e) && e > 0.0f; }, "a finite number > 0"),
+  };
+  return f;
+}
+
 namespace {
 
 [[noreturn]] void config_error(const std::string& msg) { throw Error(msg); }
 
-// All checks but vocab_size > 0, which a preset may leave to the tokenizer (vocab_size 0).
+// Model errors name "model.<key>", the way a run config or preset spells it.
+const config::Ctx& model_ctx() {
+  static const config::Ctx c = [] {
+    config::Ctx c{config::Wording(), "model"};
+    c.w.value_first = true;
+    return c;
+  }();
+  return c;
+}
+
+// The per-field checks, then the relations between fields. vocab_size 0 passes when a preset
+// may still leave it to the tokenizer.
 void validate_impl(const ModelConfig& c, bool allow_unset_vocab) {
-  auto positive = [](const char* field, long long v) {
-    if (v <= 0) {
-      std::ostringstream os;
-      os << "model." << field << " (" << v << ") must be positive";
-      config_error(os.str());
-    }
-  };
-  positive("n_layer", c.n_layer);
-  positive("n_head", c.n_head);
-  positive("n_kv_head", c.n_kv_head);
-  positive("d_model", c.d_model);
-  positive("d_ff", c.d_ff);
-  positive("max_seq_len", c.max_seq_len);
-  if (!(allow_unset_vocab && c.vocab_size == 0)) positive("vocab_size", c.vocab_size);
-  if (c.vocab_size < 0) positive("vocab_size", c.vocab_size);
+  config::check_fields(c, model_ctx());
+  if (!allow_unset_vocab && c.vocab_size == 0) model_ctx().must("model.vocab_size", "positive", "0");
 
   std::ostringstream os;
   if (c.d_model % c.n_head != 0) {
@@ -53,10 +87,6 @@ void validate_impl(const ModelConfig& c, bool allow_unset_vocab) {
       config_error(os.str());
     }
   }
-  if (!(std::isfinite(c.norm_eps) && c.norm_eps > 0.0f)) {
-    os << "model.norm_eps (" << c.norm_eps << ") must be a finite number > 0";
-    config_error(os.str());
-  }
   // The kernels index rows of (N, width) buffers with int widths; keep every width in range.
   const long long qkv_width = (static_cast<long long>(c.n_head) + 2LL * c.n_kv_head) * c.head_dim();
   const long long fc_width = (c.mlp == Mlp::swiglu ? 2LL : 1LL) * c.d_ff;
@@ -66,126 +96,31 @@ void validate_impl(const ModelConfig& c, bool allow_unset_vocab) {
   }
 }
 
+template <class E>
+E parse_enum(const std::string& s, const char* key) {
+  E e{};
+  config::Codec<E>::read(YAML::Node(s), e, model_ctx(), key);
+  return e;
+}
+
 }  // namespace
 
 void validate(const ModelConfig& c) { validate_impl(c, false); }
 void validate_allow_unset_vocab(const ModelConfig& c) { validate_impl(c, true); }
 
-Norm parse_norm(const std::string& s) {
-  if (s == "layernorm") return Norm::layernorm;
-  if (s == "rmsnorm") return Norm::rmsnorm;
-  config_error("model.norm: unknown value '" + s + "' (expected layernorm|rmsnorm)");
-}
-PosEmb parse_pos(const std::string& s) {
-  if (s == "learned") return PosEmb::learned;
-  if (s == "rope") return PosEmb::rope;
-  config_error("model.pos: unknown value '" + s + "' (expected learned|rope)");
-}
-Mlp parse_mlp(const std::string& s) {
-  if (s == "gelu") return Mlp::gelu;
-  if (s == "swiglu") return Mlp::swiglu;
-  config_error("model.mlp: unknown value '" + s + "' (expected gelu|swiglu)");
-}
-const char* name(Norm n) { return n == Norm::layernorm ? "layernorm" : "rmsnorm"; }
-const char* name(PosEmb p) { return p == PosEmb::learned ? "learned" : "rope"; }
-const char* name(Mlp m) { return m == Mlp::gelu ? "gelu" : "swiglu"; }
+Norm parse_norm(const std::string& s) { return parse_enum<Norm>(s, "model.norm"); }
+PosEmb parse_pos(const std::string& s) { return parse_enum<PosEmb>(s, "model.pos"); }
+Mlp parse_mlp(const std::string& s) { return parse_enum<Mlp>(s, "model.mlp"); }
+const char* name(Norm n) { return config::choice_name(n); }
+const char* name(PosEmb p) { return config::choice_name(p); }
+const char* name(Mlp m) { return config::choice_name(m); }
 
 // ---------------------------------------------------------------------------------------------
 // YAML
 
-namespace {
-
-std::string describe(const YAML::Node& v) {
-  if (v.IsNull()) return "null";
-  if (v.IsSequence()) return "a list";
-  if (v.IsMap()) return "a map";
-  return "'" + v.Scalar() + "'";
-}
-
-[[noreturn]] void type_error(const std::string& key, const char* expected, const YAML::Node& v) {
-  config_error("model." + key + ": expected " + expected + ", got " + describe(v));
-}
-
-int get_int(const std::string& key, const YAML::Node& v) {
-  long long x = 0;
-  if (!v.IsScalar() || !YAML::convert<long long>::decode(v, x)) type_error(key, "an integer", v);
-  if (x < INT_MIN || x > INT_MAX) type_error(key, "an integer in the 32-bit range", v);
-  return static_cast<int>(x);
-}
-
-float get_float(const std::string& key, const YAML::Node& v) {
-  double x = 0;
-  if (!v.IsScalar() || !YAML::convert<double>::decode(v, x)) type_error(key, "a number", v);
-  return static_cast<float>(x);
-}
-
-bool get_bool(const std::string& key, const YAML::Node& v) {
-  bool x = false;
-  if (!v.IsScalar() || !YAML::convert<bool>::decode(v, x)) type_error(key, "a boolean", v);
-  return x;
-}
-
-std::string get_string(const std::string& key, const YAML::Node& v) {
-  if (!v.IsScalar()) type_error(key, "a string", v);
-  return v.Scalar();
-}
-
-// Shortest text that reads back as the same float ("1e-05", not "9.99999975e-06").
-std::string float_text(float f) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, f);
-  return std::string(buf, r.ptr);
-}
-
-}  // namespace
-
 ModelConfig load_model_config(const YAML::Node& node) {
   ModelConfig c;
-  if (!node || node.IsNull()) {
-    validate_impl(c, true);
-    return c;
-  }
-  if (!node.IsMap()) config_error("model config: expected a map of fields, got " + describe(node));
-  for (const auto& kv : node) {
-    if (!kv.first.IsScalar()) config_error("model config: keys must be strings");
-    const std::string key = kv.first.Scalar();
-    const YAML::Node& v = kv.second;
-    if (key == "n_layer")
-      c.n_layer = get_int(key, v);
-    else if (key == "n_head")
-      c.n_head = get_int(key, v);
-    else if (key == "n_kv_head")
-      c.n_kv_head = get_int(key, v);
-    else if (key == "d_model")
-      c.d_model = get_int(key, v);
-    else if (key == "d_ff")
-      c.d_ff = get_int(key, v);
-    else if (key == "vocab_size")
-      c.vocab_size = get_int(key, v);
-    else if (key == "max_seq_len")
-      c.max_seq_len = get_int(key, v);
-    else if (key == "norm")
-      c.norm = parse_norm(get_string(key, v));
-    else if (key == "pos")
-      c.pos = parse_pos(get_string(key, v));
-    else if (key == "rope_theta")
-      c.rope_theta = get_float(key, v);
-    else if (key == "mlp")
-      c.mlp = parse_mlp(get_string(key, v));
-    else if (key == "tie_embeddings")
-      c.tie_embeddings = get_bool(key, v);
-    else if (key == "bias")
-      c.bias = get_bool(key, v);
-    else if (key == "qkv_bias")
-      c.qkv_bias = get_bool(key, v);
-    else if (key == "norm_eps")
-      c.norm_eps = get_float(key, v);
-    else
-      config_error("model." + key +
-                   ": unknown key (known: n_layer, n_head, n_kv_head, d_model, d_ff, vocab_size, "
-                   "max_seq_len, norm, pos, rope_theta, mlp, tie_embeddings, bias, qkv_bias, "
-                   "norm_eps)");
-  }
+  config::read_fields(node, c, model_ctx());
   validate_impl(c, true);
   return c;
 }
@@ -199,24 +134,15 @@ ModelConfig load_model_preset(const std::string& path) {
   }
 }
 
-YAML::Node to_yaml(const ModelConfig& c) {
-  YAML::Node n;
-  n["n_layer"] = c.n_layer;
-  n["n_head"] = c.n_head;
-  n["n_kv_head"] = c.n_kv_head;
-  n["d_model"] = c.d_model;
-  n["d_ff"] = c.d_ff;
-  n["vocab_size"] = c.vocab_size;
-  n["max_seq_len"] = c.max_seq_len;
-  n["norm"] = name(c.norm);
-  n["pos"] = name(c.pos);
-  n["rope_theta"] = float_text(c.rope_theta);
-  n["mlp"] = name(c.mlp);
-  n["tie_embeddings"] = c.tie_embeddings;
-  n["bias"] = c.bias;
-  n["qkv_bias"] = c.qkv_bias;
-  n["norm_eps"] = float_text(c.norm_eps);
-  return n;
-}
+YAML::Node to_yaml(const ModelConfig& c) { return config::to_yaml(c); }
 
 }  // namespace flame::model
+
+namespace flame {
+
+const config::Choices<Activation>& choices(Activation) {
+  static const config::Choices<Activation> c = {{Activation::gelu, "gelu"}, {Activation::swiglu, "swiglu"}};
+  return c;
+}
+
+}  // namespace flame

@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "core/config_fields.h"
 #include "kernels/activations.h"  // Activation: the MLP types
 
 namespace flame::model {
@@ -27,10 +28,16 @@ struct ModelConfig {
   bool qkv_bias = false;        // biases on the q/k/v projection only (Qwen2); implied by bias
   float norm_eps = 1e-5f;       // epsilon of the norms
 
+  // The YAML keys (model/config.cpp): a preset file and a run's model section use exactly these.
+  static const config::Fields<ModelConfig>& fields();
+
   int head_dim() const { return d_model / n_head; }
   // Whether h.<l>.attn.qkv.bias exists: the one question every layout asks about qkv_bias.
   bool has_qkv_bias() const { return bias || qkv_bias; }
 };
+
+const config::Choices<Norm>& choices(Norm);
+const config::Choices<PosEmb>& choices(PosEmb);
 
 // Throws flame::Error naming the first inconsistent field (e.g. n_head not dividing d_model).
 void validate(const ModelConfig& c);
@@ -43,3 +50,8 @@ const char* name(PosEmb p);
 const char* name(Mlp m);
 
 }  // namespace flame::model
+
+namespace flame {
+// The MLP type's names (Mlp is the kernels' Activation: found by lookup in its own namespace).
+const config::Choices<Activation>& choices(Activation);
+}  // namespace flame

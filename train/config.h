@@ -1,10 +1,12 @@
 // The run configuration: one YAML file per run (DESIGN.md "How a user drives it"), overridable
 // key by key from the command line as `section.key=value`.
 //
-// Every key is parsed in ONE place (parse_config) and checked in ONE place (validate), so a bad
+// Every key is declared ONCE, in its section's fields() table (train/config.cpp, with
+// core/config_fields.h): key, member, doc line, default (the member initialiser) and range. A bad
 // config fails before any work starts with a one-line message that names the key, e.g.
 //   config error: train.steps must be > 0 (got -5)
-//   config error: unknown key 'optim.lrr'
+//   config error: unknown key 'optim.lrr' (did you mean 'optim.lr'?)
+// The key reference docs/config_keys.md is generated from the same tables.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -13,6 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/config_fields.h"
 #include "model/config.h"
 
 namespace flame::train {
@@ -23,6 +26,7 @@ struct ModelSection {
   std::string init_from;        // a checkpoint whose architecture and weights the run starts
                                 // from (FLAMe-RM); model keys given here must agree with it
   model::ModelConfig cfg;       // preset + the keys overridden in the run's model section
+  static const config::Fields<ModelSection>& fields();
 };
 
 struct MixtureConfig {
@@ -30,6 +34,7 @@ struct MixtureConfig {
   double temperature = 1.0;               // rates ~ weight^(1/T); > 1 flattens toward uniform
   std::map<std::string, double> weights;  // explicit weights; when non-empty every task is
                                           // sampled by weight (unlisted tasks weigh 1.0)
+  static const config::Fields<MixtureConfig>& fields();
 };
 
 struct DataConfig {
@@ -44,6 +49,7 @@ struct DataConfig {
   int seq_len = 256;                 // packed row length (<= model.max_seq_len)
   double input_loss_weight = 0.0;    // loss weight of prompt tokens (0: targets only, as FLAMe)
   MixtureConfig mixture;             // how tasks are mixed
+  static const config::Fields<DataConfig>& fields();
 };
 
 struct OptimConfig {
@@ -54,13 +60,16 @@ struct OptimConfig {
   double beta2 = 0.95;         // second-moment decay
   double eps = 1e-8;           // AdamW denominator epsilon
   double grad_clip = 1.0;      // global grad-norm clip; 0 disables
+  static const config::Fields<OptimConfig>& fields();
 };
 
 enum class Decay { cosine, linear, constant };
+const config::Choices<Decay>& choices(Decay);
 
 struct ScheduleConfig {
   int warmup_steps = 50;         // linear warmup from 0 to lr
   Decay decay = Decay::cosine;   // shape after warmup, down to lr * min_lr_ratio
+  static const config::Fields<ScheduleConfig>& fields();
 };
 
 struct TrainConfig {
@@ -79,11 +88,13 @@ struct TrainConfig {
                                  // never: start over (deletes the run's old checkpoints);
                                  // or a checkpoint path
   int grad_accum() const { return batch_size / micro_batch_size; }
+  static const config::Fields<TrainConfig>& fields();
 };
 
 struct EvalConfig {
   int max_examples = 200;  // dev examples per task scored at each evaluation
   std::string suite;       // an eval suite (configs/eval/*.yaml) also run at each evaluation
+  static const config::Fields<EvalConfig>& fields();
 };
 
 struct RunConfig {
@@ -95,6 +106,7 @@ struct RunConfig {
   ScheduleConfig schedule;
   TrainConfig train;
   EvalConfig eval;
+  static const config::Fields<RunConfig>& fields();
 };
 
 // Applies one `a.b.c=value` override to the YAML tree (creating missing maps); the value is
@@ -102,16 +114,22 @@ struct RunConfig {
 // malformed override; unknown keys are caught by parse_config like any other key.
 void apply_override(YAML::Node& root, const std::string& override_kv);
 
-// Tree -> RunConfig: rejects unknown keys and wrong types, resolves the model preset (relative
-// paths are searched from base_dir upwards, then from the working directory upwards), expands
-// data.tasks "all", then calls validate(). Throws flame::Error("config error: ...").
+// Tree -> RunConfig in three steps, each run once: read the keys (unknown keys and wrong types
+// rejected; no file is touched), resolve(), validate(). Throws flame::Error("config error: ...").
 RunConfig parse_config(const YAML::Node& root, const std::string& base_dir);
+
+// Everything that reads files: the model preset (relative paths are searched from base_dir
+// upwards, then from the working directory upwards) or init_from checkpoint, with the keys of the
+// run's model section (root["model"]) on top; data.shards and its tokenizer ("auto"); data.tasks
+// "all"; the tokenizer's vocabulary (model.vocab_size 0 takes it); and that eval.suite loads.
+void resolve(RunConfig& c, const YAML::Node& root, const std::string& base_dir);
 
 // File + overrides -> RunConfig. Throws flame::Error("config file not found: <path>") when the
 // file is missing.
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
-// Cross-field and range checks; the only place that decides whether a config is acceptable.
+// Every key's own check (the fields() tables) and the cross-field checks of a resolved config;
+// reads no file.
 void validate(const RunConfig& c);
 
 // The resolved config (model fully expanded, tasks listed), written as <run dir>/config.yaml.

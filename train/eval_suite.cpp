@@ -51,6 +51,39 @@ std::string find_path(const std::string& p, const std::vector<std::string>& star
 
 // --- The suite YAML ---------------------------------------------------------------------------
 
+}  // namespace
+
+const config::Fields<SourceKeys>& SourceKeys::fields() {
+  using K = SourceKeys;
+  using config::field;
+  static const config::Fields<K> f = {
+      field("task", &K::task, "a task: synthetic (its generated dev split), or prepared (give shards)"),
+      field("jsonl", &K::jsonl, "a JSONL file of items (docs/evaluation.md), rendered with card"),
+      field("card", &K::card, "jsonl: a card name (synthetic, or under tasks_dir) or a path"),
+      field("shards", &K::shards, "task: the directory flame prepare wrote; its dev split is used"),
+      field("examples", &K::examples, "synthetic task: dev examples generated (default 200)"),
+      field("seed", &K::seed, "synthetic task: generator seed (default 1)"),
+      field("subset", &K::subset, "the subset (default: the task name, or the JSONL file's stem)"),
+      field("category", &K::category, "the category of items that name none (default: the card's)"),
+  };
+  return f;
+}
+
+const config::Fields<SuiteKeys>& SuiteKeys::fields() {
+  using K = SuiteKeys;
+  using config::field;
+  static const config::Fields<K> f = {
+      field("name", &K::name, "the suite's name").required(),
+      field("description", &K::description, "one line for people"),
+      field("tasks_dir", &K::tasks_dir, "where card names of jsonl sources are looked up"),
+      field("sources", &K::sources, "what is scored: a non-empty list of sources[i] entries")
+          .required(),
+  };
+  return f;
+}
+
+namespace {
+
 class SuiteParser {
  public:
   SuiteParser(std::string origin, std::string base_dir)
@@ -58,17 +91,18 @@ class SuiteParser {
 
   EvalSuite parse(const YAML::Node& root) {
     if (!root.IsMap()) fail("", "expected a mapping at the top level");
-    check_keys(root, "", {"name", "description", "tasks_dir", "sources"});
+    config::Ctx ctx{config::Wording("eval suite " + origin_ + ": "), ""};
+    ctx.w.key_colon = true;
+    SuiteKeys f;
+    config::read_fields(root, f, ctx);
     EvalSuite s;
-    s.name = str(root, "", "name").value_or("");
+    s.name = f.name;
     if (s.name.empty()) fail("name", "required (a non-empty string)");
-    s.description = str(root, "", "description").value_or("");
-    tasks_dir_ = str(root, "", "tasks_dir").value_or("configs/tasks");
-    const YAML::Node src = root["sources"];
-    if (!src) fail("sources", "required (a list of task or jsonl sources)");
-    if (!src.IsSequence() || src.size() == 0) fail("sources", "must be a non-empty list");
-    for (size_t i = 0; i < src.size(); ++i)
-      s.sources.push_back(source(src[i], "sources[" + std::to_string(i) + "]"));
+    s.description = f.description;
+    tasks_dir_ = f.tasks_dir;
+    if (f.sources.empty()) fail("sources", "must be a non-empty list");
+    for (size_t i = 0; i < f.sources.size(); ++i)
+      s.sources.push_back(source(f.sources[i], "sources[" + std::to_string(i) + "]"));
     return s;
   }
 
@@ -81,49 +115,15 @@ class SuiteParser {
     throw Error("eval suite " + origin_ + ": " + (key.empty() ? "" : key + ": ") + why);
   }
 
-  void check_keys(const YAML::Node& n, const std::string& prefix,
-                  const std::set<std::string>& known) const {
-    for (const auto& kv : n) {
-      const std::string k = kv.first.as<std::string>();
-      if (!known.count(k))
-        fail(prefix + k, "unknown key (known: " + join({known.begin(), known.end()}) + ")");
-    }
-  }
-
-  std::optional<std::string> str(const YAML::Node& n, const std::string& prefix,
-                                 const std::string& key) const {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (!v.IsScalar()) fail(prefix + key, "must be a string");
-    return v.as<std::string>();
-  }
-
-  template <class T>
-  std::optional<T> number(const YAML::Node& n, const std::string& prefix,
-                          const std::string& key) const {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (!v.IsScalar()) fail(prefix + key, "must be an integer");
-    try {
-      return v.as<T>();
-    } catch (const YAML::Exception&) {
-      fail(prefix + key, "must be an integer (got '" + v.Scalar() + "')");
-    }
-  }
-
-  SuiteSource source(const YAML::Node& n, const std::string& where) {
+  SuiteSource source(const SourceKeys& n, const std::string& where) {
     const std::string k = where + ".";
-    if (!n.IsMap()) fail(where, "must be a mapping with 'task' or 'jsonl'");
-    check_keys(n, k, {"task", "jsonl", "card", "shards", "examples", "seed", "subset", "category"});
     SuiteSource s;
     s.where = where;
-    const auto task = str(n, k, "task"), jsonl = str(n, k, "jsonl");
+    const auto &task = n.task, &jsonl = n.jsonl, &shards = n.shards, &card = n.card;
+    const auto& examples = n.examples;
+    const auto& seed = n.seed;
     if (task.has_value() == jsonl.has_value())
       fail(where, "give exactly one of 'task' and 'jsonl'");
-    const auto shards = str(n, k, "shards");
-    const auto card = str(n, k, "card");
-    const auto examples = number<int>(n, k, "examples");
-    const auto seed = number<uint64_t>(n, k, "seed");
     if (task) {
       s.task = *task;
       if (s.task.empty()) fail(k + "task", "is empty");
@@ -176,11 +176,11 @@ class SuiteParser {
       fail(k + "task", s.card.name +
                            " has deliberately wrong labels; it measures what was learnt "
                            "from them, not the judge, and does not belong in a suite");
-    if (const auto sub = str(n, k, "subset")) {
+    if (const auto& sub = n.subset) {
       if (sub->empty()) fail(k + "subset", "is empty");
       s.subset = *sub;
     }
-    if (const auto cat = str(n, k, "category")) {
+    if (const auto& cat = n.category) {
       if (cat->empty()) fail(k + "category", "is empty");
       s.category = *cat;
     }

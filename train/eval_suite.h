@@ -6,12 +6,14 @@
 // the report are documented in docs/evaluation.md.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "core/config_fields.h"
 #include "data/task.h"
 #include "data/tokenizer.h"
 #include "model/model.h"
@@ -37,6 +39,29 @@ struct SuiteSource {
   std::string subset;    // task sources: the subset (default: the task name); jsonl: the
                          // subset of lines that name none (default: the file's stem)
   std::string category;  // the category of items that name none (default: the card's)
+};
+
+// One entry of a suite file's sources, as written; absent keys stay unset so the loader can tell
+// "not given" from a value, and resolves the entry into a SuiteSource.
+struct SourceKeys {
+  std::optional<std::string> task;      // a task: synthetic, or prepared when shards is given
+  std::optional<std::string> jsonl;     // a JSONL file, rendered with `card`
+  std::optional<std::string> card;      // jsonl: a card name or a path to a card YAML
+  std::optional<std::string> shards;    // task: the directory flame prepare wrote
+  std::optional<int> examples;          // synthetic: dev examples generated (SuiteSource default)
+  std::optional<uint64_t> seed;         // synthetic: generator seed (SuiteSource default)
+  std::optional<std::string> subset;    // the subset its items count in
+  std::optional<std::string> category;  // the category of items that name none
+  static const config::Fields<SourceKeys>& fields();
+};
+
+// A suite file as written (configs/eval/*.yaml).
+struct SuiteKeys {
+  std::string name;                         // the suite's name (required)
+  std::string description;                  // one line for people
+  std::string tasks_dir = "configs/tasks";  // where card names of jsonl sources are looked up
+  std::vector<SourceKeys> sources;          // what is scored (required, non-empty)
+  static const config::Fields<SuiteKeys>& fields();
 };
 
 struct EvalSuite {

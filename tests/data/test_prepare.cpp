@@ -376,7 +376,8 @@ TEST(PrepareConfig, BadKeysAndValuesAreOneLineErrors) {
     }
     return "";
   };
-  EXPECT_EQ(err("out_dir: x\ntasks_dir: .\nmax_tokns: 5"), "data config error: unknown key 'max_tokns'");
+  EXPECT_EQ(err("out_dir: x\ntasks_dir: .\nmax_tokns: 5"), 
+            "data config error: unknown key 'max_tokns' (did you mean 'max_tokens'?)");
   EXPECT_NE(err("out_dir: x\ntasks_dir: .\ndev_fraction: 1.5").find("dev_fraction must be in [0, 1)"), std::string::npos);
   EXPECT_NE(err("tasks_dir: .\n").find("out_dir is required"), std::string::npos);
   EXPECT_NE(err("out_dir: x\ntasks_dir: /nonexistent").find("tasks_dir not found"), std::string::npos);

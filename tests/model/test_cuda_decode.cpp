@@ -57,7 +57,7 @@ void check_against_cpu_and_forward(const ModelConfig& cfg, uint64_t seed) {
     return t;
   };
   std::vector<KvCache> cpu_caches;
-  for (int r = 0; r < kRows; ++r) cpu_caches.push_back(cpu.new_kv_cache(kMaxLen));
+  for (int r = 0; r < kRows; ++r) cpu_caches.push_back(cpu.new_kv_cache(1, kMaxLen));
   KvCache cache = gpu.new_kv_cache(kRows, kMaxLen);
   std::vector<std::vector<int32_t>> seqs(kRows);  // every token each row has seen
 

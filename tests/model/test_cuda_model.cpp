@@ -47,10 +47,6 @@ float forward_batch(Model& m, const GpuBatch& b, bool with_targets = true) {
   return m.forward(b.tokens.data(), b.pos.data(), b.seg.data(),
                    with_targets ? b.targets.data() : nullptr, b.mask.data(), b.B, b.T);
 }
-float forward_batch(Model& m, const GpuBatch& b, bool with_targets = true) {
-  return m.forward(b.tokens.data(), b.pos.data(), b.seg.data(),
-                   with_targets ? b.targets.data() : nullptr, b.mask.data(), b.B, b.T);
-}
 
 const char* style(const ModelConfig& c) {
   if (c.norm == Norm::layernorm) return "gpt2";
@@ -298,6 +294,7 @@ void train_compare(const ModelConfig& cfg, uint64_t seed) {
     lg[step] = forward_batch(gpu, batch);
     gpu.backward(n);
     gpu.optimizer_step({lr, kBeta1, kBeta2, kEps, kWd, step, kClip});  // clip on the device
+    const double gn_gpu = gpu.last_grad_norm();
 
     ASSERT_TRUE(std::isfinite(lg[step])) << "GPU loss at step " << step;
     if (step == 1 || step % 20 == 0) {
