@@ -37,14 +37,25 @@ bool backend_available(Device device) {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(Device device) {
-  if (device == Device::cpu) return make_cpu_backend();
+std::unique_ptr<Backend> make_backend(Device device, const ModelConfig& cfg, int B, int T) {
+  std::unique_ptr<Backend> be;
+  if (device == Device::cpu) {
+    be = make_cpu_backend();
+  } else {
+    FLAME_CHECK(cfg.head_dim() == 64 || cfg.head_dim() == 128,
+                "the CUDA attention kernels support head_dim 64 and 128 only; this model has "
+                "d_model/n_head = "
+                    << cfg.d_model << "/" << cfg.n_head << " = " << cfg.head_dim()
+                    << " (use device: cpu, or change n_head)");
 #ifdef FLAME_WITH_CUDA
-  FLAME_CHECK(cuda_device_present(), "device cuda: no CUDA device available (use device: cpu)");
-  return make_cuda_backend();
+    FLAME_CHECK(cuda_device_present(), "device cuda: no CUDA device available (use device: cpu)");
+    be = make_cuda_backend();
 #else
-  throw Error("device cuda: this flame binary was built without CUDA (use device: cpu)");
+    throw Error("device cuda: this flame binary was built without CUDA (use device: cpu)");
 #endif
+  }
+  be->prepare(cfg, B, T);
+  return be;
 }
 
 void Backend::norm_residual_forward(Norm kind, void* res_out, void* out, float* mean, float* rstd,

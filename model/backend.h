@@ -58,8 +58,7 @@ class Backend {
   virtual ActType act_dtype() const = 0;  // activations, working parameters, gradients
   size_t act_bytes() const { return act_type_bytes(act_dtype()); }
 
-  // Sizes scratch memory and checks the config for a model with micro-batches up to (B,T)
-  // (throws flame::Error naming what this backend cannot run).
+  // Sizes scratch memory for a model with micro-batches up to (B,T) (called by make_backend).
   virtual void prepare(const ModelConfig& cfg, int B, int T) = 0;
 
   // ---- memory
@@ -157,8 +156,10 @@ class Backend {
                                  const void* fch, int N, int F, int C);
 };
 
-// A backend for `device` (throws flame::Error when this build or machine has none).
-std::unique_ptr<Backend> make_backend(Device device);
+// A backend for `device` ready for cfg and micro-batches up to (B,T): the config is checked
+// against what the device's kernels support first, before any device is touched (throws
+// flame::Error naming the limit, or when this build or machine has no such device).
+std::unique_ptr<Backend> make_backend(Device device, const ModelConfig& cfg, int B, int T);
 // Whether make_backend(device) can succeed here (a built backend and, for cuda, a device).
 bool backend_available(Device device);
 // Whether this binary was built with the backend for `device` (no device needed).

@@ -66,11 +66,6 @@ class CudaBackend final : public Backend {
   ActType act_dtype() const override { return ActType::bf16; }
 
   void prepare(const ModelConfig& cfg, int B, int T) override {
-    FLAME_CHECK(cfg.head_dim() == 64 || cfg.head_dim() == 128,
-                "the CUDA attention kernels support head_dim 64 and 128 only; this model has "
-                "d_model/n_head = "
-                    << cfg.d_model << "/" << cfg.n_head << " = " << cfg.head_dim()
-                    << " (use device: cpu, or change n_head)");
     const size_t need = backward_scratch_bytes(cfg, B, T);
     if (need > scratch_.bytes()) scratch_ = alloc(need);
   }

@@ -28,8 +28,7 @@ Model::Model(const ModelConfig& cfg, int B, int T, Device device)
   FLAME_CHECK(B > 0 && T > 0, "micro-batch (B,T) = (" << B << "," << T << ") must be positive");
   FLAME_CHECK(T <= cfg_.max_seq_len,
               "sequence length T=" << T << " exceeds model.max_seq_len=" << cfg_.max_seq_len);
-  backend_ = make_backend(device);
-  backend_->prepare(cfg_, B, T);
+  backend_ = make_backend(device, cfg_, B, T);
   Backend& be = *backend_;
 
   s_ = std::make_unique<State>();
