@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "tests/error_of.h"
 #include "data/convert.h"
 #include "data/task.h"
 #include "core/error.h"
@@ -57,15 +58,7 @@ bool any_contains(const std::vector<std::string>& v, const std::string& part) {
   return false;
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const flame::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using flame_test::error_of;
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "tests/error_of.h"
 #include "data/synthetic.h"
 #include "data/task.h"
 #include "core/error.h"
@@ -11,16 +12,7 @@ using namespace flame::data;
 
 namespace {
 
-// Runs f and returns the flame::Error message it throws ("" if it does not throw).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const flame::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using flame_test::error_of;
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

@@ -159,6 +159,23 @@ inline Tol tolerance(Op op, const std::string& output, bool bf16) {
 enum Where : int { kTest = 1, kBench = 2, kBoth = 3 };
 enum class Seg : int { none, packed, reused };
 
+// (B,T) segment ids: consecutive runs of odd lengths (different per row); `reused` also lets
+// some ids come back later in the row (the reference treats equal ids as one example).
+inline std::vector<int32_t> make_segments(int B, int T, Seg mode) {
+  static const int kLens[] = {5, 1, 13, 37, 3, 71, 9, 129, 17, 31};
+  std::vector<int32_t> seg(size_t(B) * T);
+  for (int b = 0; b < B; ++b) {
+    int t = 0, id = 10 + b, li = 3 * b;
+    while (t < T) {
+      const int len = kLens[li++ % 10];
+      for (int j = 0; j < len && t < T; ++j) seg[size_t(b) * T + t++] = id;
+      id += (mode == Seg::reused && li % 3 == 0) ? -2 : 1;
+    }
+  }
+  return seg;
+}
+
+
 // One case. Fields an op does not use stay at their defaults; n is the element count of the
 // flat ops (activations, residual, adamw, grad norm, convert).
 struct OpCase {

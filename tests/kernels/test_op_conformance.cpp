@@ -410,22 +410,6 @@ Result run_matmul_bwd(const OpCase& c, int off, bool dgelu) {
   return r;
 }
 
-// (B,T) segment ids: consecutive runs of odd lengths (different per row); `reused` also lets
-// some ids come back later in the row (the reference treats equal ids as one example).
-std::vector<int32_t> make_segments(int B, int T, Seg mode) {
-  static const int kLens[] = {5, 1, 13, 37, 3, 71, 9, 129, 17, 31};
-  std::vector<int32_t> seg(size_t(B) * T);
-  for (int b = 0; b < B; ++b) {
-    int t = 0, id = 10 + b, li = 3 * b;
-    while (t < T) {
-      const int len = kLens[li++ % 10];
-      for (int j = 0; j < len && t < T; ++j) seg[size_t(b) * T + t++] = id;
-      id += (mode == Seg::reused && li % 3 == 0) ? -2 : 1;
-    }
-  }
-  return seg;
-}
-
 // dqkv (B,T,W) split into its query, key and value heads.
 Outs split_qkv(const std::vector<float>& dqkv, const OpCase& c) {
   const long W = long(c.Hq + 2 * c.Hkv) * c.D;

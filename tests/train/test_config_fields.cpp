@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/error_of.h"
 #include "core/config_fields.h"
 #include "data/prepare.h"
 #include "data/synthetic.h"
@@ -21,15 +22,7 @@ namespace {
 
 const std::string kRepo = FLAME_SOURCE_DIR;
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const flame::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using flame_test::error_of;
 
 std::string run_error(const std::string& yaml) {
   return error_of([&] { flame::train::parse_config(YAML::Load(yaml), kRepo); });

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/kernels/op_cases.h"  // make_segments: the conformance test's segment layout
+
 namespace {
 
 using flame::cpu::AttentionShape;
@@ -39,21 +41,6 @@ float from_bf(uint16_t u) {
   float f;
   memcpy(&f, &b, 4);
   return f;
-}
-
-// Same segment layout as test_op_conformance.cpp: 0 null, 1 packed odd lengths, 2 ids reused.
-std::vector<int32_t> make_segments(int B, int T, int mode) {
-  static const int kLens[] = {5, 1, 13, 37, 3, 71, 9, 129, 17, 31};
-  std::vector<int32_t> seg(size_t(B) * T);
-  for (int b = 0; b < B; ++b) {
-    int t = 0, id = 10 + b, li = 3 * b;
-    while (t < T) {
-      const int len = kLens[li++ % 10];
-      for (int j = 0; j < len && t < T; ++j) seg[size_t(b) * T + t++] = id;
-      id += (mode == 2 && li % 3 == 0) ? -2 : 1;
-    }
-  }
-  return seg;
 }
 
 // |got - want| <= atol + rtol_of_max * max|want|; NaN fails. Returns the number of failures.
@@ -87,7 +74,7 @@ bool run_case(const AttentionShape& s, int seg_mode, uint32_t seed) {
   for (size_t i = 0; i < n_qkv; ++i) qkv_f[i] = from_bf(qkv[i] = to_bf(u2(rng)));
   for (size_t i = 0; i < n_out; ++i) dout_f[i] = from_bf(dout[i] = to_bf(u1(rng)));
   std::vector<int32_t> seg;
-  if (seg_mode) seg = make_segments(s.B, s.T, seg_mode);
+  if (seg_mode) seg = flame::opcases::make_segments(s.B, s.T, flame::opcases::Seg(seg_mode));
   const int32_t* segp = seg.empty() ? nullptr : seg.data();
 
   std::vector<float> out_ref(n_out), lse_ref(n_lse), dqkv_ref(n_qkv);
